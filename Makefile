@@ -1,0 +1,34 @@
+# Two commands do all set-up on a fresh machine (see README):
+#   make demo   install into .venv, run the tracked example notebook, list its runs
+#   make test   install into .venv, lint, run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench lab clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nbops demo --dir demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check nbops tests benchmarks
+	$(BIN)/ruff format --check nbops tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) demo .nbops mlflow.db mlartifacts

@@ -1,0 +1,155 @@
+"""P2, P2i, P2m: what ``%%track`` costs the user, against the MLflow calls it replaces.
+
+- P2: added latency of ``%%track`` on a trivial cell, through a real kernel (warm), against
+  the hand-written per-value MLflow calls that log the same record (warm store).
+- P2i: ``%load_ext nbops`` against ``import mlflow``, each in a fresh interpreter.
+- P2m: what ``%%track --model`` adds to a cell, against a default ``mlflow.sklearn.log_model``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TRIVIAL = "a = 1\nb = 2.0\nscore = a + b\n"
+
+
+def _median_times(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _row(id_: str, what: str, nbops_s: float, anchor: str, anchor_s: float, limit: float) -> dict:
+    ratio = nbops_s / anchor_s
+    return {
+        "id": id_,
+        "what": what,
+        "nbops_s": nbops_s,
+        "anchor": anchor,
+        "anchor_s": anchor_s,
+        "ratio": ratio,
+        "target": f"<= {limit}x",
+        "met": ratio <= limit,
+    }
+
+
+def p2(workdir: Path, repeat: int) -> dict:
+    """Kernel round trips of a trivial cell with and without %%track."""
+    from jupyter_client.manager import start_new_kernel
+
+    (workdir / "pyproject.toml").write_text("[tool.nbops]\n")
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(workdir))
+    try:
+
+        def run(code: str) -> None:
+            reply = kc.execute_interactive(code, timeout=60, output_hook=lambda msg: None)
+            assert reply["content"]["status"] == "ok", reply["content"]
+
+        run("%load_ext nbops")
+        for _ in range(5):  # warm: mlflow imported on the writer thread, DB migrated
+            run("%%track\n" + TRIVIAL)
+        run("%nbops wait")
+        plain = _median_times(lambda: run(TRIVIAL), repeat)
+        tracked = _median_times(lambda: run("%%track\n" + TRIVIAL), repeat)
+        run("%nbops wait")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    anchor = _handwritten(workdir, repeat)
+    return _row("P2", "%%track added latency, trivial cell", tracked - plain,
+                "hand-written MLflow calls", anchor, 0.25)
+
+
+def _handwritten(workdir: Path, repeat: int) -> float:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'anchor.db'}")
+    exp = client.create_experiment("anchor")
+
+    def log() -> None:
+        run = client.create_run(exp)
+        rid = run.info.run_id
+        client.log_param(rid, "a", 1)
+        client.log_param(rid, "b", 2.0)
+        client.log_metric(rid, "score", 3.0)
+        client.set_tag(rid, "nbops.code_hash", "sha256:0")
+        client.log_text(rid, TRIVIAL, "nbops/cell.py")
+        client.set_terminated(rid, "FINISHED")
+
+    log()
+    return _median_times(log, repeat)
+
+
+def p2i(repeat: int) -> dict:
+    load = (
+        "import time;from IPython.core.interactiveshell import InteractiveShell;"
+        "s=InteractiveShell.instance();t=time.perf_counter();s.run_line_magic('load_ext','nbops');"
+        "print(time.perf_counter()-t)"
+    )
+    anchor = "import time;t=time.perf_counter();import mlflow;print(time.perf_counter()-t)"
+
+    def fresh(code: str) -> float:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    ours = statistics.median(fresh(load) for _ in range(repeat))
+    theirs = statistics.median(fresh(anchor) for _ in range(repeat))
+    return _row("P2i", "%load_ext nbops", ours, "import mlflow", theirs, 0.1)
+
+
+def p2m(workdir: Path, repeat: int) -> dict:
+    """In-process shell: a cell naming a fitted forest with --model, vs mlflow's log_model."""
+    import mlflow
+    from IPython.core.interactiveshell import InteractiveShell
+    from sklearn.datasets import load_wine
+    from sklearn.ensemble import RandomForestClassifier
+
+    from nbops.config import load_config
+    from nbops.magics import NbopsMagics
+    from nbops.session import Session
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    model = RandomForestClassifier(n_estimators=50, random_state=0).fit(X, y)
+    shell = InteractiveShell.instance()
+    shell.user_ns.update(model=model, X=X)
+    session = Session(load_config(workdir))
+    shell.register_magics(NbopsMagics(shell, session=session))
+    cell = "pred = model.predict(X.head())\n"
+    shell.run_cell("%%track --no-model\n" + cell)
+    session.flush()
+    without = _median_times(lambda: shell.run_cell("%%track --no-model\n" + cell), repeat)
+    with_model = _median_times(lambda: shell.run_cell("%%track --model model\n" + cell), repeat)
+    session.flush()
+
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'anchor_model.db'}")
+
+    def default_log() -> None:
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
+
+    anchor = _median_times(default_log, max(3, repeat // 5))
+    return _row("P2m", "%%track --model (added)", max(with_model - without, 1e-6),
+                "mlflow.sklearn.log_model", anchor, 0.05)
+
+
+def rows(quick: bool = False) -> list[dict]:
+    repeat = 10 if quick else 30
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "k").mkdir()
+        (work / "m").mkdir()
+        (work / "m" / "pyproject.toml").write_text("[tool.nbops]\n")
+        return [p2(work / "k", repeat), p2i(5 if quick else 9), p2m(work / "m", repeat)]
+
+
+if __name__ == "__main__":
+    for row in rows(quick="--quick" in sys.argv):
+        print(row)

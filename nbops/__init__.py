@@ -1,0 +1,51 @@
+"""nbops: from MLOps Level 0 to Level 1 without leaving the notebook.
+
+``%load_ext nbops`` registers ``%%track`` and ``%nbops``. Everything else is imported on first
+use (module ``__getattr__``), so loading the extension stays cheap: no mlflow, dvc, ipywidgets,
+pandas or numpy at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "track": "nbops.api",
+    "default_session": "nbops.api",
+    "log_param": "nbops.capture.collector",
+    "log_params": "nbops.capture.collector",
+    "log_metric": "nbops.capture.collector",
+    "log_metrics": "nbops.capture.collector",
+    "set_tag": "nbops.capture.collector",
+    "fingerprint": "nbops.fingerprint",
+    "fingerprint_file": "nbops.fingerprint",
+    "RunRecord": "nbops.record",
+    "NbopsError": "nbops.errors",
+}
+
+__all__ = [*_LAZY, "load_ipython_extension", "unload_ipython_extension"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbops' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbops``: register ``%%track`` and ``%nbops``."""
+    from nbops.magics import NbopsMagics
+
+    ipython.register_magics(NbopsMagics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Deliver what is pending before the magics go away."""
+    from nbops.api import default_session
+
+    default_session().flush(timeout=5.0)

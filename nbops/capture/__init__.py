@@ -1,0 +1,177 @@
+"""Capture: turning one execution of some code into a :class:`~nbops.record.RunRecord`.
+
+The one capture path shared by ``%%track``, ``with nbops.track()`` and pipeline steps::
+
+    capture = Capture(code, namespace, options, root=..., file_cache=...)
+    capture.begin()                       # before the code runs: scan, snapshot inputs
+    ... run the code ...
+    record, payload = capture.finish(exc)  # after: params, metrics, data, model, warnings
+
+Nothing here may break the user's code: each part of ``finish`` that fails becomes a warning
+in the record instead of an exception.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import time
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbops.capture import namespace as nsp
+from nbops.capture.collector import ACTIVE, Collector
+from nbops.capture.scan import CellScan, scan_cell
+from nbops.capture.vocab import REDACTED, is_secret_name
+from nbops.fingerprint import FileHashCache
+from nbops.record import ModelRef, RunRecord, Status
+
+
+@dataclass
+class CaptureOptions:
+    """What the user asked for (``%%track`` flags / ``nbops.track()`` arguments)."""
+
+    name: str | None = None
+    experiment: str | None = None
+    params: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    data: list[str] = field(default_factory=list)
+    model: str | None = None
+    auto: bool = True
+    notebook: str | None = None
+    log_model: bool = True
+    source: str = "cell"
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Capture:
+    """One tracked execution: ``begin()`` before the code runs, ``finish()`` after."""
+
+    def __init__(
+        self,
+        code: str,
+        ns: MutableMapping[str, Any],
+        options: CaptureOptions,
+        *,
+        root: Path,
+        file_cache: FileHashCache | None = None,
+        raw_code: str | None = None,
+    ) -> None:
+        self.ns = ns
+        self.options = options
+        self.root = root
+        self.file_cache = file_cache
+        self.scan = scan_cell(code)
+        source = code if raw_code is None else raw_code
+        self.record = RunRecord(
+            name=options.name,
+            experiment=options.experiment,
+            code=source,
+            code_hash="sha256:" + hashlib.sha256(source.encode()).hexdigest(),
+            source=options.source,
+            tags=dict(options.tags),
+        )
+        self.collector = Collector()
+        self._before = nsp.Before()
+        self._token: contextvars.Token[Collector | None] | None = None
+        self._t0 = 0.0
+
+    def begin(self) -> None:
+        """Snapshot inputs; start the clock; route ``nbops.log_*`` calls here."""
+        extra = self.options.data
+        scan = self.scan if self.options.auto else _explicit_only(self.scan)
+        self._guard("inputs", lambda: setattr(self, "_before", nsp.snapshot(self.ns, scan, extra)))
+        self._token = ACTIVE.set(self.collector)
+        self.record.start = time.time()
+        self._t0 = time.perf_counter()
+
+    def finish(self, error: BaseException | None = None) -> tuple[RunRecord, dict | None]:
+        """Build the record after the code ran (or raised ``error``); returns (record, payload)."""
+        record = self.record
+        record.end = record.start + (time.perf_counter() - self._t0)
+        if self._token is not None:
+            ACTIVE.reset(self._token)
+            self._token = None
+        record.status, record.error = _status(error)
+        payload = None
+        if self.options.auto:
+            self._guard("parameters", self._auto_params)
+            self._guard("metrics", lambda: record.metrics.update(nsp.metrics(self.ns, self.scan)))
+        self._guard("data", self._data)
+        self._guard("explicit values", self._explicit)
+        if error is None and self.options.log_model:
+            payload = self._guard("model", self._model)
+        record.params = {k: REDACTED if is_secret_name(k) else v for k, v in record.params.items()}
+        return record, payload
+
+    def _guard(self, what: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except Exception as exc:  # capture must never break the cell
+            self.record.warnings.append(f"nbops could not record {what}: {type(exc).__name__}: {exc}")
+            return None
+
+    def _auto_params(self) -> None:
+        params = self.record.params
+        params.update(self.scan.literals)
+        estimators = nsp.estimator_names(self.ns, self.scan)
+        for name in estimators:
+            params.update(nsp.estimator_params(name, self.ns[name]))
+        self.record.warnings.extend(nsp.seed_warnings(self.ns, self.scan, estimators))
+
+    def _data(self) -> None:
+        before = self._before
+        extra = self.options.data
+        scan = self.scan if self.options.auto else _explicit_only(self.scan)
+        outputs = nsp.changed_data(self.ns, scan, before, extra)
+        if not self.options.auto:
+            outputs = [d for d in outputs if d.name in extra]
+        files = nsp.file_refs(before, self.root, self.file_cache) if self.options.auto else []
+        self.record.data = [*before.data.values(), *outputs, *files]
+        for ref in self.record.data:
+            if ref.fingerprint is None and ref.note:
+                self.record.warnings.append(f"{ref.name}: not fingerprinted ({ref.note})")
+
+    def _explicit(self) -> None:
+        record, ns = self.record, self.ns
+        for name in self.options.params:
+            if name in ns:
+                record.params[name] = nsp.plain_value(ns[name])
+            else:
+                record.warnings.append(f"--params {name}: no variable named {name!r}")
+        for name in self.options.metrics:
+            number = nsp.as_number(ns.get(name))
+            if number is None:
+                kind = type(ns.get(name)).__name__ if name in ns else "undefined"
+                record.warnings.append(f"--metrics {name}: {kind}, not a number; not recorded")
+            else:
+                record.metrics[name] = number
+        record.params.update(self.collector.params)
+        record.metrics.update(self.collector.metrics)
+        record.tags.update(self.collector.tags)
+
+    def _model(self) -> dict | None:
+        explicit = self.options.model
+        var, warning = nsp.model_choice(self.ns, self.scan, explicit)
+        if warning:
+            self.record.warnings.append(warning)
+        if var is None or (not explicit and not self.options.auto):
+            return None
+        est = self.ns[var]
+        self.record.model = ModelRef(variable=var, flavor="sklearn", class_name=type(est).__name__)
+        return {"model": est, "input_example": nsp.input_example(self.ns, self.scan, var)}
+
+
+def _explicit_only(scan: CellScan) -> CellScan:
+    """With ``--no-auto``, nothing is inferred from the source: an empty scan."""
+    return CellScan()
+
+
+def _status(error: BaseException | None) -> tuple[Status, str | None]:
+    if error is None:
+        return "FINISHED", None
+    status: Status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+    return status, f"{type(error).__name__}: {error}"
+

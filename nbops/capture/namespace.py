@@ -1,0 +1,248 @@
+"""Reading a cell's namespace before and after it runs: data, files, estimators, metrics.
+
+The scan (:mod:`nbops.capture.scan`) says which names and paths to look at; this module looks
+at their values. Everything here runs on the cell's critical path, so it touches only the names
+the cell involves (plus an ``id()`` snapshot of the namespace) and never imports pandas, numpy
+or scikit-learn itself: if the user has such objects, those libraries are already loaded.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbops.capture.scan import CellScan
+from nbops.capture.vocab import SEEDED_FUNCTIONS, is_metric_name
+from nbops.errors import FingerprintError
+from nbops.fingerprint import FileHashCache, describe, fingerprint, fingerprint_file, is_data
+from nbops.record import DataRef, Role
+
+_SKIP = {"In", "Out", "exit", "quit", "get_ipython"}
+
+
+@dataclass
+class Before:
+    """What the namespace and the named files looked like before the cell ran."""
+
+    ids: dict[str, int] = field(default_factory=dict)
+    data: dict[str, DataRef] = field(default_factory=dict)
+    files: dict[str, tuple[int, int] | None] = field(default_factory=dict)
+
+
+def user_names(ns: Mapping[str, Any]) -> Iterable[str]:
+    return (k for k in ns if not k.startswith("_") and k not in _SKIP)
+
+
+def snapshot(ns: Mapping[str, Any], scan: CellScan, extra: Iterable[str]) -> Before:
+    """Fingerprint the data the cell will read, and stat the files it names."""
+    before = Before(ids={k: id(ns[k]) for k in user_names(ns)})
+    for name in sorted(scan.free | set(extra)):
+        if name in ns and is_data(ns[name]):
+            before.data[name] = data_ref(name, ns[name], "input")
+    before.files = {p: _stat(p) for p in scan.paths}
+    return before
+
+
+def data_ref(name: str, obj: Any, role: Role) -> DataRef:
+    """Describe and fingerprint one object; an unhashable one is recorded, never an error."""
+    try:
+        kind, shape, columns = describe(obj)
+    except Exception:  # describing must never break the cell
+        kind, shape, columns = type(obj).__name__, None, None
+    ref = DataRef(name=name, role=role, kind=kind, shape=shape, columns=columns)
+    try:
+        ref.fingerprint = fingerprint(obj)
+    except FingerprintError as exc:
+        ref.note = exc.message
+    except Exception as exc:  # an odd object's buffers: record it as unhashed
+        ref.note = f"{type(exc).__name__}: {exc}"
+    return ref
+
+
+def changed_data(
+    ns: Mapping[str, Any], scan: CellScan, before: Before, extra: Iterable[str]
+) -> list[DataRef]:
+    """Data the cell created, rebound or changed in place (by identity, then by content)."""
+    candidates = set(scan.stored) | set(before.data) | set(extra)
+    candidates |= {k for k in user_names(ns) if before.ids.get(k) != id(ns[k])}
+    outputs = []
+    for name in sorted(candidates):
+        if name not in ns or not is_data(ns[name]):
+            continue
+        ref = data_ref(name, ns[name], "output")
+        prior = before.data.get(name)
+        if prior is None or ref.fingerprint is None or ref.fingerprint != prior.fingerprint:
+            outputs.append(ref)
+    return outputs
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_size, st.st_mtime_ns) if os.path.isfile(path) else None
+
+
+def file_refs(before: Before, root: Path, cache: FileHashCache | None) -> list[DataRef]:
+    """Files named in the cell: read (existed, unchanged) or written (new or modified)."""
+    refs = []
+    for path, prior in before.files.items():
+        now = _stat(path)
+        if now is None:
+            continue
+        role: Role = "input" if prior == now else "output"
+        ref = DataRef(name=relative_name(path, root), role=role, kind="file", size=now[0])
+        try:
+            ref.fingerprint = fingerprint_file(path, cache)
+        except OSError as exc:
+            ref.note = f"unreadable: {exc.strerror or exc}"
+        refs.append(ref)
+    return refs
+
+
+def relative_name(path: str, root: Path) -> str:
+    full = Path(path).resolve()
+    try:
+        return full.relative_to(root).as_posix()
+    except ValueError:
+        return full.as_posix()
+
+
+def is_estimator(obj: Any) -> bool:
+    """scikit-learn's estimator protocol (duck-typed: works for xgboost/lightgbm wrappers too)."""
+    kind = type(obj)
+    return not isinstance(obj, type) and hasattr(kind, "get_params") and hasattr(kind, "fit")
+
+
+def estimator_names(ns: Mapping[str, Any], scan: CellScan) -> list[str]:
+    """Estimators the cell creates (binds) or fits."""
+    names = (set(scan.stored) | set(scan.fits)) & set(ns)
+    return sorted(n for n in names if is_estimator(ns[n]))
+
+
+def estimator_params(name: str, est: Any) -> dict[str, Any]:
+    try:
+        params = est.get_params(deep=False)
+    except Exception:
+        return {}
+    return {f"{name}.{key}": plain_value(value) for key, value in params.items()}
+
+
+def plain_value(value: Any) -> Any:
+    """A JSON-friendly form of a parameter value (estimators by class name)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        return item()
+    if isinstance(value, list | tuple) and len(value) <= 50:
+        return [plain_value(v) for v in value]
+    if isinstance(value, dict) and len(value) <= 50:
+        return {str(k): plain_value(v) for k, v in value.items()}
+    if is_estimator(value):
+        return type(value).__name__
+    if callable(value):
+        return getattr(value, "__qualname__", repr(value))
+    return repr(value)[:250]
+
+
+def as_number(value: Any) -> float | None:
+    """A float for a numeric scalar (Python or numpy), None for anything else (bools too)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        if getattr(value.dtype, "kind", "") in "iuf":
+            return float(value)
+    return None
+
+
+def metrics(ns: Mapping[str, Any], scan: CellScan) -> dict[str, float]:
+    """Numeric scalars the cell computed from sklearn.metrics/.score(), or named like metrics."""
+    found = {}
+    for name in sorted(set(scan.stored) - set(scan.literals)):
+        number = as_number(ns.get(name))
+        if number is None:
+            continue
+        callee = scan.assigned_calls.get(name, "")
+        if is_metric_name(name) or _is_metric_call(callee, ns):
+            found[name] = number
+    return found
+
+
+def _is_metric_call(callee: str, ns: Mapping[str, Any]) -> bool:
+    if not callee:
+        return False
+    if callee.rpartition(".")[2] == "score":
+        return True
+    func = resolve(callee, ns)
+    return str(getattr(func, "__module__", "") or "").startswith("sklearn.metrics")
+
+
+def resolve(dotted: str, ns: Mapping[str, Any]) -> Any:
+    """The object a dotted name refers to in ``ns``, or None."""
+    head, *rest = dotted.split(".")
+    obj = ns.get(head)
+    for part in rest:
+        if obj is None:
+            return None
+        try:
+            obj = inspect.getattr_static(obj, part)
+        except AttributeError:
+            return None
+    return obj
+
+
+def seed_warnings(ns: Mapping[str, Any], scan: CellScan, estimators: list[str]) -> list[str]:
+    """Unseeded randomness that makes a result irreproducible, said with the fix."""
+    warnings = []
+    for call in scan.calls:
+        short = call.callee.rpartition(".")[2]
+        if short in SEEDED_FUNCTIONS and "random_state" not in call.keywords:
+            warnings.append(
+                f"line {call.line}: {short}() without random_state: the split changes on "
+                "every run; pass random_state=<int>"
+            )
+    for name in estimators:
+        try:
+            params = ns[name].get_params(deep=False)
+        except Exception:
+            continue
+        if "random_state" in params and params["random_state"] is None:
+            warnings.append(
+                f"{name} ({type(ns[name]).__name__}) has random_state=None: results are not "
+                "reproducible; pass random_state=<int>"
+            )
+    return warnings
+
+
+def model_choice(
+    ns: Mapping[str, Any], scan: CellScan, explicit: str | None
+) -> tuple[str | None, str | None]:
+    """The estimator to log: ``--model VAR``, or the single one the cell fits. (var, warning)"""
+    if explicit:
+        if explicit not in ns:
+            return None, f"--model {explicit}: no variable named {explicit!r} after the cell"
+        if not is_estimator(ns[explicit]):
+            kind = type(ns[explicit]).__name__
+            return None, f"--model {explicit}: a {kind} is not a scikit-learn estimator"
+        return explicit, None
+    fitted = [v for v in scan.fits if is_estimator(ns.get(v))]
+    return (fitted[0], None) if len(fitted) == 1 else (None, None)
+
+
+def input_example(ns: Mapping[str, Any], scan: CellScan, var: str) -> Any:
+    """The first rows of what the model was fitted on, copied (for signature and example)."""
+    args = scan.fits.get(var) or []
+    source = ns.get(args[0]) if args and args[0] else None
+    if source is None or not is_data(source):
+        return None
+    head = getattr(source, "head", None)
+    rows = head(5) if callable(head) else source[:5]
+    return rows.copy()

@@ -1,0 +1,172 @@
+"""Static reading of a cell: what it assigns, reads, fits and which files it names.
+
+Only the AST is used here (no execution, no namespace), so the scan is cheap (well under a
+millisecond for a typical cell) and can run before the cell does. What the names hold at run
+time is looked at by :mod:`nbops.capture.namespace`.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbops.capture.vocab import FIT_METHODS, looks_like_path
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call in the cell: ``callee`` is dotted (``metrics.f1_score``), ``keywords`` its kwargs."""
+
+    callee: str
+    keywords: frozenset[str]
+    line: int
+
+
+@dataclass
+class CellScan:
+    """What the cell's source says, before it runs."""
+
+    literals: dict[str, Any] = field(default_factory=dict)  # top-level `name = <literal>`
+    stored: set[str] = field(default_factory=set)  # names the cell binds at top level
+    free: set[str] = field(default_factory=set)  # names read before the cell binds them
+    loaded: set[str] = field(default_factory=set)  # every name read
+    assigned_calls: dict[str, str] = field(default_factory=dict)  # name -> callee of its value
+    fits: dict[str, list[str | None]] = field(default_factory=dict)  # var -> arg names of .fit()
+    calls: list[Call] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)  # string literals that look like paths
+    syntax_error: str | None = None
+
+
+def scan_cell(code: str) -> CellScan:
+    """Scan ``code`` (already transformed from IPython syntax to Python)."""
+    result = CellScan()
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        result.syntax_error = f"{exc.msg} (line {exc.lineno})"
+        return result
+    for stmt in tree.body:
+        reads, binds = _names(stmt)
+        result.free |= reads - result.stored
+        result.loaded |= reads
+        result.stored |= binds
+        _literal_assignments(stmt, result.literals)
+        _assigned_call(stmt, result.assigned_calls)
+    strings = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            _record_call(node, result)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if looks_like_path(node.value):
+                strings.append((node.lineno, node.col_offset, node.value))
+    result.calls.sort(key=lambda call: call.line)
+    result.paths = list(dict.fromkeys(text for *_, text in sorted(strings)))
+    return result
+
+
+def _names(stmt: ast.stmt) -> tuple[set[str], set[str]]:
+    """Names a top-level statement reads and binds (not descending into nested scopes' binds)."""
+    reads: set[str] = set()
+    binds: set[str] = set()
+    stack: list[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            (reads if isinstance(node.ctx, ast.Load) else binds).add(node.id)
+        elif isinstance(node, _SCOPES):
+            if not isinstance(node, ast.Lambda):
+                binds.add(node.name)
+            reads |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - _params(node)
+            continue
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            binds |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            reads.add(node.target.id)
+        stack.extend(ast.iter_child_nodes(node))
+    return reads, binds
+
+
+def _params(node: ast.AST) -> set[str]:
+    args = getattr(node, "args", None)
+    if not isinstance(args, ast.arguments):
+        return set()
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+    return {a.arg for a in every if a is not None}
+
+
+def _literal_assignments(stmt: ast.stmt, out: dict[str, Any]) -> None:
+    if isinstance(stmt, ast.Assign):
+        targets, value = stmt.targets, stmt.value
+    elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        targets, value = [stmt.target], stmt.value
+    else:
+        return
+    for target in targets:
+        if isinstance(target, ast.Name):
+            ok, literal = _literal(value)
+            if ok:
+                out[target.id] = literal
+        elif isinstance(target, ast.Tuple | ast.List) and isinstance(value, ast.Tuple | ast.List):
+            if len(target.elts) == len(value.elts):
+                for elt, val in zip(target.elts, value.elts, strict=True):
+                    ok, literal = _literal(val)
+                    if ok and isinstance(elt, ast.Name):
+                        out[elt.id] = literal
+
+
+def _literal(node: ast.expr) -> tuple[bool, Any]:
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+    return (True, value) if _plain(value) else (False, None)
+
+
+def _plain(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(_plain(k) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _assigned_call(stmt: ast.stmt, out: dict[str, str]) -> None:
+    value = getattr(stmt, "value", None)
+    if not isinstance(stmt, ast.Assign | ast.AnnAssign) or not isinstance(value, ast.Call):
+        return
+    callee = dotted(value.func)
+    if not callee:
+        return
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    for target in targets:
+        if isinstance(target, ast.Name):
+            out[target.id] = callee
+
+
+def _record_call(node: ast.Call, result: CellScan) -> None:
+    callee = dotted(node.func)
+    if not callee:
+        return
+    keywords = frozenset(k.arg for k in node.keywords if k.arg)
+    result.calls.append(Call(callee, keywords, getattr(node, "lineno", 0)))
+    owner, _, method = callee.rpartition(".")
+    if method in FIT_METHODS and owner and "." not in owner:
+        args = [a.id if isinstance(a, ast.Name) else None for a in node.args]
+        result.fits.setdefault(owner, args)
+
+
+def dotted(node: ast.expr) -> str:
+    """``a.b.c`` for a chain of attribute accesses on a name; "" otherwise."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    parts.append(node.id)
+    return ".".join(reversed(parts))

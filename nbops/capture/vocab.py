@@ -1,0 +1,75 @@
+"""The vocabularies capture relies on, kept as data so they are documented in one place.
+
+The README quotes these tables; change them here, not in if-chains elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A computed numeric scalar whose variable name equals one of these, or contains one as a
+# ``_``-separated part (``val_accuracy``, ``test_f1``, ``roc_auc_test``), is a metric.
+METRIC_TERMS: frozenset[str] = frozenset(
+    {
+        "accuracy",
+        "acc",
+        "balanced_accuracy",
+        "f1",
+        "fbeta",
+        "precision",
+        "recall",
+        "roc_auc",
+        "auc",
+        "pr_auc",
+        "average_precision",
+        "rmse",
+        "mse",
+        "mae",
+        "mape",
+        "medae",
+        "r2",
+        "log_loss",
+        "logloss",
+        "loss",
+        "score",
+        "error",
+        "brier",
+        "mcc",
+        "kappa",
+        "explained_variance",
+    }
+)
+
+# Parameter names that look like credentials: their values are redacted before storing.
+SECRET_NAME = re.compile(
+    r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth)",
+    re.IGNORECASE,
+)
+REDACTED = "***redacted***"
+
+# String literals that look like file paths (a separator, or a short extension).
+PATH_LITERAL = re.compile(r"^[^\n\r\t<>|*?\"]{1,259}$")
+PATH_HINT = re.compile(r"[/\\]|\.[A-Za-z0-9]{1,8}$")
+
+# Estimator / splitter calls that should be seeded; warned about when random_state is missing.
+SEEDED_FUNCTIONS: frozenset[str] = frozenset({"train_test_split"})
+
+# Methods whose first positional argument is the training input (used for the input example).
+FIT_METHODS: frozenset[str] = frozenset({"fit", "fit_transform", "fit_predict", "partial_fit"})
+
+
+def is_metric_name(name: str) -> bool:
+    """True when ``name`` is a metric term or has one as a ``_``-separated part."""
+    lowered = name.lower().strip("_")
+    if lowered in METRIC_TERMS:
+        return True
+    padded = f"_{lowered}_"
+    return any(f"_{term}_" in padded for term in METRIC_TERMS)
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(SECRET_NAME.search(name))
+
+
+def looks_like_path(text: str) -> bool:
+    return bool(PATH_LITERAL.match(text)) and bool(PATH_HINT.search(text)) and "://" not in text

@@ -1,0 +1,190 @@
+"""The commands behind both ``nbops <command>`` and ``%nbops <command>``.
+
+Each function takes a :class:`~nbops.session.Session` and returns the text to print, so the
+CLI (argument parsing only) and the line magic share one implementation.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Sequence
+
+from nbops.diff import diff_records, format_diff
+from nbops.errors import UsageError
+from nbops.record import RunRecord
+from nbops.session import Session
+from nbops.store.protocol import Tracker
+from nbops.store.sync import sync as sync_spool
+
+FORMATS = ("table", "json", "csv")
+MAGIC_HELP = (
+    "usage: %nbops wait | sync | runs [EXPERIMENT] | show RUN | diff RUN_A RUN_B | config\n"
+    "  wait   block until this kernel's runs are in MLflow, and report any that failed\n"
+    "  sync   deliver runs kept locally (.nbops/spool) after a store failure\n"
+    "  runs   list runs (newest first); show/diff: one run, or what changed between two"
+)
+
+
+def tracker(session: Session) -> Tracker:
+    from nbops.session import FinalizingTracker
+    from nbops.store.mlflow_store import MlflowTracker
+
+    return FinalizingTracker(MlflowTracker(session.config), session)
+
+
+def runs(
+    session: Session, experiment: str | None = None, fmt: str = "table", limit: int = 50
+) -> str:
+    records = tracker(session).list_runs(experiment, max_results=limit)
+    if fmt == "json":
+        return json.dumps([r.to_dict() for r in records], indent=1, default=str)
+    if fmt == "csv":
+        return runs_csv(records)
+    if fmt != "table":
+        raise UsageError(f"unknown format {fmt!r}", fix=f"use one of {', '.join(FORMATS)}")
+    if not records:
+        where = f"experiment {experiment!r}" if experiment else session.config.tracking_uri
+        return f"no runs in {where}; put %%track on a cell to record one"
+    return runs_table(records)
+
+
+def _varying(records: Sequence[RunRecord], attr: str, limit: int) -> list[str]:
+    """Keys worth a column: metrics always; params only where runs differ."""
+    keys: dict[str, set[str]] = {}
+    for record in records:
+        for key, value in getattr(record, attr).items():
+            keys.setdefault(key, set()).add(repr(value))
+    wanted = [k for k, vals in keys.items() if attr == "metrics" or len(vals) > 1 or len(records) == 1]
+    return sorted(wanted)[:limit]
+
+
+def runs_table(records: Sequence[RunRecord]) -> str:
+    metrics = _varying(records, "metrics", 6)
+    params = _varying(records, "params", 5)
+    header = ["run", "name", "experiment", "status", "started", "secs", *metrics, *params]
+    rows = [header]
+    for r in records:
+        rows.append(
+            [
+                (r.run_id or "")[:8],
+                r.name or "",
+                r.experiment or "",
+                r.status,
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(r.start)) if r.start else "",
+                f"{r.duration:.2f}" if r.duration is not None else "",
+                *[_num(r.metrics.get(m)) for m in metrics],
+                *[_short(r.params.get(p)) for p in params],
+            ]
+        )
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def runs_csv(records: Sequence[RunRecord]) -> str:
+    params = sorted({k for r in records for k in r.params})
+    metrics = sorted({k for r in records for k in r.metrics})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["run_id", "name", "experiment", "status", "start", "duration"]
+                    + [f"params.{p}" for p in params] + [f"metrics.{m}" for m in metrics])
+    for r in records:
+        writer.writerow([r.run_id, r.name, r.experiment, r.status, r.start, r.duration]
+                        + [r.params.get(p, "") for p in params]
+                        + [r.metrics.get(m, "") for m in metrics])
+    return out.getvalue()
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def _short(value: object) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= 18 else text[:17] + "…"
+
+
+def show(session: Session, ref: str, fmt: str = "text") -> str:
+    record = tracker(session).get_run(ref)
+    if fmt == "json":
+        return record.to_json()
+    from nbops.display import render_text
+
+    lines = [render_text(record, "saved", "")]
+    if record.context.notebook or record.context.git_commit:
+        dirty = " (dirty)" if record.context.git_dirty else ""
+        lines.append(f"notebook: {record.context.notebook or '?'}  git: "
+                     f"{(record.context.git_commit or '-')[:10]}{dirty}")
+    if record.code:
+        lines += ["code:", *("    " + ln for ln in record.code.splitlines())]
+    return "\n".join(lines)
+
+
+def diff(session: Session, ref_a: str, ref_b: str, fmt: str = "text") -> str:
+    store = tracker(session)
+    result = diff_records(store.get_run(ref_a), store.get_run(ref_b))
+    if fmt == "json":
+        from dataclasses import asdict
+
+        return json.dumps(asdict(result), indent=1, default=str)
+    return format_diff(result)
+
+
+def sync(session: Session) -> tuple[str, bool]:
+    """Deliver the spool; returns (report, everything delivered)."""
+    report = sync_spool(session.config, tracker(session))
+    lines = [f"delivered {len(report.delivered)} run(s) to {session.config.tracking_uri}"]
+    lines += [f"  {r.record_id[:8]} -> run {r.run_id}" for r in report.delivered]
+    for record, reason in report.failed:
+        lines.append(f"  FAILED {record.record_id[:8]}: {reason}")
+    if report.failed:
+        lines.append("the records stay in .nbops/spool; fix the store and run `nbops sync` again")
+    if report.skipped:
+        lines.append(f"  {len(report.skipped)} run(s) are being written by another process")
+    return "\n".join(lines), not report.failed
+
+
+def wait(session: Session, timeout: float | None = None) -> str:
+    failures = session.flush(timeout)
+    if not failures:
+        return "all runs of this session are in MLflow"
+    lines = [f"{len(failures)} run(s) could not be written to MLflow:"]
+    lines += [f"  {r.record_id[:8]}: {type(e).__name__}: {e}" for r, e in failures]
+    lines.append("they are kept in .nbops/spool; fix the store, then `%nbops sync` or `nbops sync`")
+    return "\n".join(lines)
+
+
+def config_text(session: Session) -> str:
+    c = session.config
+    return "\n".join(
+        [
+            f"project root : {c.project_root}",
+            f"tracking uri : {c.tracking_uri}",
+            f"async write  : {c.async_write}",
+            f"experiment   : {c.experiment or '(the notebook stem)'}",
+            f"local state  : {c.state_dir}",
+        ]
+    )
+
+
+def run_magic(session: Session, words: list[str]) -> str | None:
+    """Dispatch ``%nbops WORDS``; prints the text (returns None so nothing echoes twice)."""
+    command, *rest = words
+    table = {
+        "wait": (0, lambda: wait(session)),
+        "sync": (0, lambda: sync(session)[0]),
+        "runs": (None, lambda: runs(session, rest[0] if rest else None)),
+        "show": (1, lambda: show(session, rest[0])),
+        "diff": (2, lambda: diff(session, rest[0], rest[1])),
+        "config": (0, lambda: config_text(session)),
+    }
+    if command not in table:
+        raise UsageError(f"unknown %nbops command {command!r}", fix=MAGIC_HELP)
+    arity, action = table[command]
+    if arity is not None and len(rest) != arity:
+        raise UsageError(f"%nbops {command} takes {arity} argument(s)", fix=MAGIC_HELP)
+    print(action())
+    return None

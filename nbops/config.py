@@ -1,0 +1,131 @@
+"""The one configuration path of nbops.
+
+Precedence, highest first (documented in the README):
+
+1. explicit arguments (``%%track --experiment``, CLI flags), applied by the caller;
+2. environment variables: ``MLFLOW_TRACKING_URI`` for the store, ``NBOPS_<KEY>`` for every key;
+3. ``[tool.nbops]`` in the nearest ``pyproject.toml`` (searched upwards from the working dir);
+4. the defaults below: the store is ``sqlite:///<project root>/mlflow.db``.
+
+The project root is the nearest ancestor holding ``pyproject.toml``, ``.git`` or ``.dvc``;
+else the working directory. Config is read fresh on each call: it is cheap (one small TOML).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from nbops.errors import ConfigError
+
+ROOT_MARKERS = ("pyproject.toml", ".git", ".dvc")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one nbops session; see the module docstring for where each comes from."""
+
+    project_root: Path
+    tracking_uri: str = ""
+    experiment: str = ""  # default experiment when the notebook is unknown
+    async_write: bool = True  # write to MLflow off the cell's critical path
+    auto: bool = True  # infer params/metrics/data from the cell (``--no-auto`` turns it off)
+    flush_timeout: float = 30.0  # seconds to wait at exit for pending writes
+    notebook: str = ""  # the notebook path when nothing else finds it
+
+    @property
+    def state_dir(self) -> Path:
+        """Local state (spool of undelivered records, file-hash cache)."""
+        return self.project_root / ".nbops"
+
+    @property
+    def is_default_store(self) -> bool:
+        return self.tracking_uri == default_tracking_uri(self.project_root)
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+            return folder
+    return start
+
+
+def default_tracking_uri(root: Path) -> str:
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def load_config(start: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read ``[tool.nbops]`` and the environment into a :class:`Config`."""
+    env = os.environ if env is None else env
+    root = find_project_root(start)
+    table = _pyproject_table(root / "pyproject.toml")
+    config = Config(project_root=root)
+    values: dict[str, object] = {}
+    for spec in fields(Config):
+        if spec.name == "project_root":
+            continue
+        raw = env.get(f"NBOPS_{spec.name.upper()}", table.get(spec.name))
+        if raw is not None:
+            values[spec.name] = _coerce(spec.name, raw, type(getattr(config, spec.name)))
+    uri = env.get("MLFLOW_TRACKING_URI") or values.get("tracking_uri")
+    values["tracking_uri"] = _resolve_uri(str(uri), root) if uri else default_tracking_uri(root)
+    return replace(config, **values)
+
+
+def _pyproject_table(path: Path) -> dict[str, object]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}",
+            fix="correct the file (nbops reads its [tool.nbops] table)",
+            path=str(path),
+        ) from None
+    table = data.get("tool", {}).get("nbops", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[tool.nbops] in {path} must be a table", fix="see the README")
+    unknown = set(table) - {f.name for f in fields(Config)}
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) {sorted(unknown)} in [tool.nbops] of {path}",
+            fix="remove them; the settings are listed in the README under Configuration",
+            path=str(path),
+        )
+    return table
+
+
+def _coerce(name: str, raw: object, kind: type) -> object:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE | _FALSE:
+            return text in _TRUE
+    elif kind is float:
+        try:
+            return float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            pass
+    else:
+        return str(raw)
+    raise ConfigError(
+        f"setting {name!r} must be a {kind.__name__}, got {raw!r}",
+        fix=f"set NBOPS_{name.upper()} or [tool.nbops] {name} to a valid {kind.__name__}",
+        setting=name,
+    )
+
+
+def _resolve_uri(uri: str, root: Path) -> str:
+    """Anchor a relative ``sqlite:///file.db`` at the project root, as users expect."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(root / uri[len(prefix) :])
+    return uri

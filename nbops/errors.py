@@ -1,0 +1,71 @@
+"""The one exception tree of nbops.
+
+Every error a user can cause is an :class:`NbopsError` whose message says what went wrong,
+where (cell, tag, file, run), and how to fix it. The CLI maps each class to its own exit code.
+Errors carry their fields as keyword arguments so they pickle across the subprocesses that run
+pipeline steps (``BaseException.__reduce__`` only replays positional ``args``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class NbopsError(Exception):
+    """Root of every nbops error; ``fix`` tells the user what to do next."""
+
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, *, fix: str = "", **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.fields = fields
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  fix: {self.fix}" if self.fix else self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self.fix, self.fields))
+
+
+def _rebuild(cls: type[NbopsError], message: str, fix: str, fields: dict[str, Any]) -> NbopsError:
+    return cls(message, fix=fix, **fields)
+
+
+class ConfigError(NbopsError):
+    """A setting in ``[tool.nbops]`` or an ``NBOPS_*`` variable is invalid."""
+
+    exit_code = 2
+
+
+class UsageError(NbopsError):
+    """A command or magic was called with arguments that cannot work."""
+
+    exit_code = 2
+
+
+class RunNotFoundError(NbopsError):
+    """A run id, prefix or name matched no run (or more than one)."""
+
+    exit_code = 3
+
+
+class StoreError(NbopsError):
+    """The tracking store (MLflow) could not be read or written."""
+
+    exit_code = 4
+
+
+class NotebookError(NbopsError):
+    """A notebook cannot be read or its tags/cells are not valid for nbops."""
+
+    exit_code = 5
+
+
+class FingerprintError(NbopsError):
+    """An object cannot be fingerprinted deterministically (fields: ``obj_type``, ``reason``)."""
+
+    exit_code = 6

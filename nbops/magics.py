@@ -1,0 +1,175 @@
+"""IPython glue: the ``%%track`` cell magic and the ``%nbops`` line magic.
+
+``%%track`` runs the cell exactly as IPython would (same namespace, same rich display of the
+last expression, same exceptions), then hands the capture to the session. Importing this
+module must stay cheap: no mlflow, dvc, ipywidgets, pandas or numpy here or in what it imports
+at module level (``tests/unit/test_imports.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+import threading
+from typing import Any
+
+from IPython.core.error import UsageError as IPythonUsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from nbops.capture import CaptureOptions
+from nbops.display import Summary
+from nbops.errors import NbopsError
+from nbops.record import RunRecord
+from nbops.session import Session
+
+
+def _names(text: str | None) -> list[str]:
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
+
+
+@magics_class
+class NbopsMagics(Magics):
+    """``%%track`` and ``%nbops``; one :class:`Session` per shell."""
+
+    def __init__(self, shell: Any, session: Session | None = None) -> None:
+        super().__init__(shell)
+        self._session = session
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            from nbops.api import default_session
+
+            self._session = default_session()
+        return self._session
+
+    @magic_arguments()
+    @argument("--name", "-n", help="run name (default: a short record id)")
+    @argument("--experiment", "-e", help="MLflow experiment (default: the notebook's stem)")
+    @argument("--params", help="comma-separated variables to record as parameters")
+    @argument("--metrics", help="comma-separated variables to record as metrics")
+    @argument("--data", help="comma-separated variables to fingerprint as data")
+    @argument("--model", help="the estimator variable to log as the run's model")
+    @argument("--no-auto", action="store_true", help="record only what is named explicitly")
+    @argument("--no-model", action="store_true", help="do not log a model")
+    @argument("--notebook", help="the notebook's path, when nbops cannot find it")
+    @cell_magic
+    def track(self, line: str, cell: str) -> Any:
+        """Run the cell, then record its params, metrics, data fingerprints, code and context."""
+        __tracebackhide__ = True
+        args = parse_argstring(self.track, line)
+        options = CaptureOptions(
+            name=args.name,
+            experiment=args.experiment,
+            params=_names(args.params),
+            metrics=_names(args.metrics),
+            data=_names(args.data),
+            model=args.model,
+            auto=not args.no_auto,
+            notebook=args.notebook,
+            log_model=not args.no_model,
+        )
+        code = self.shell.transform_cell(cell)
+        try:
+            capture = self.session.capture(code, self.shell.user_ns, options, raw=cell)
+            capture.begin()
+        except NbopsError as exc:  # a broken [tool.nbops]: run the cell untracked, say why
+            self._warn(f"nbops: not tracking this cell: {exc}")
+            return self._run(code, cell)
+        try:
+            result = self._run(code, cell)
+        except BaseException as exc:
+            self._record(capture, exc)
+            raise
+        self._record(capture, None)
+        return result
+
+    def _run(self, code: str, raw: str) -> Any:
+        """Execute like IPython: statements, then the last expression's value (unless ``;``)."""
+        __tracebackhide__ = True
+        shell = self.shell
+        filename = shell.compile.cache(code, shell.execution_count, raw_code=raw)
+        tree = shell.compile.ast_parse(code, filename=filename)
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr) and not _quiet(raw):
+            last = ast.Expression(tree.body.pop().value)
+        try:
+            compiled = shell.compile(tree, filename, "exec")
+        except SyntaxError as exc:
+            if "await" in str(exc.msg):
+                raise IPythonUsageError(
+                    "%%track cannot run top-level `await`: put the async code in a function "
+                    "and call it with asyncio.run(), or drop %%track from this cell"
+                ) from None
+            raise
+        exec(compiled, shell.user_ns)
+        if last is not None:
+            return eval(shell.compile(last, filename, "eval"), shell.user_ns)
+        return None
+
+    def _record(self, capture: Any, error: BaseException | None) -> None:
+        """Spool and queue the record, show the summary; never raises into the cell."""
+        try:
+            handle = _DisplaySlot()
+            record, entry = self.session.commit(capture, error, on_done=handle.done)
+            handle.show(record, saved=entry is not None)
+        except Exception as exc:  # last line of defence: the cell's result stands
+            self._warn(f"nbops: this cell ran, but could not be recorded: {exc}")
+
+    @staticmethod
+    def _warn(message: str) -> None:
+        import warnings
+
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    @line_magic
+    def nbops(self, line: str) -> Any:
+        """``%nbops wait | sync | runs [EXPERIMENT] | show RUN | diff RUN_A RUN_B | config``."""
+        from nbops import commands
+
+        words = shlex.split(line)
+        if not words:
+            raise IPythonUsageError(commands.MAGIC_HELP)
+        try:
+            return commands.run_magic(self.session, words)
+        except NbopsError as exc:
+            raise IPythonUsageError(str(exc)) from None
+
+
+class _DisplaySlot:
+    """The summary under the cell, updated in place when the background write finishes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.handle: Any = None
+        self.outcome: tuple[RunRecord, BaseException | None] | None = None
+
+    def show(self, record: RunRecord, saved: bool) -> None:
+        from IPython.display import display
+
+        with self.lock:
+            if self.outcome is not None:  # already written (synchronous mode): final state
+                summary = _summary(*self.outcome)
+            else:
+                summary = Summary(record, "saving" if saved else "failed", "")
+            self.handle = display(summary, display_id=True)
+
+    def done(self, record: RunRecord, error: BaseException | None) -> None:
+        with self.lock:
+            self.outcome = (record, error)
+            if self.handle is not None:
+                self.handle.update(_summary(record, error))
+
+
+def _summary(record: RunRecord, error: BaseException | None) -> Summary:
+    if error is None:
+        return Summary(record, "saved")
+    return Summary(record, "local", f"MLflow write failed: {error}")
+
+
+def _quiet(raw: str) -> bool:
+    """A trailing ``;`` hides the last value, as in plain IPython."""
+    lines = [ln.split("#", 1)[0].rstrip() for ln in raw.rstrip().splitlines()]
+    lines = [ln for ln in lines if ln]
+    return bool(lines) and lines[-1].endswith(";")

@@ -1,0 +1,162 @@
+"""%%track in a real IPython shell, writing to a real SQLite MLflow store in tmp_path."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from nbops.config import Config
+
+TRAIN = """\
+n_estimators = 10
+max_depth = 3
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
+model = RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth, random_state=0)
+model.fit(X_train, y_train)
+accuracy = accuracy_score(y_test, model.predict(X_test))
+"""
+
+SETUP = """\
+from sklearn.datasets import load_wine
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+X, y = load_wine(return_X_y=True, as_frame=True)
+"""
+
+
+def session_of(shell: Any):
+    return shell.user_ns["__nbops_session__"]
+
+
+def runs(config: Config) -> list[Any]:
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    exps = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(exps) if exps else []
+
+
+def track(shell: Any, cell: str, line: str = "") -> Any:
+    result = shell.run_cell(f"%%track {line}\n{cell}")
+    session_of(shell).flush(timeout=60)
+    return result
+
+
+def test_training_cell_records_params_metrics_data_and_model(shell: Any, config: Config) -> None:
+    shell.run_cell(SETUP)
+    result = track(shell, TRAIN, "--name forest")
+    assert result.success
+    [run] = runs(config)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "forest"
+    params = run.data.params
+    assert params["n_estimators"] == "10" and params["max_depth"] == "3"
+    assert params["model.n_estimators"] == "10" and params["model.criterion"] == "gini"
+    assert 0.8 < run.data.metrics["accuracy"] <= 1.0
+    tags = run.data.tags
+    assert tags["nbops.data.in.X"].startswith("xxh128:")
+    assert tags["nbops.data.in.y"].startswith("xxh128:")
+    assert tags["nbops.data.out.X_train"].startswith("xxh128:")
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "nbops")}
+    assert artifacts == {"nbops/record.json", "nbops/cell.py"}
+    assert any(a.path == "model" for a in client.list_artifacts(run.info.run_id))
+
+
+def test_same_data_same_fingerprint_and_last_row_edit_changes_it(shell: Any, config: Config) -> None:
+    shell.run_cell(SETUP)
+    track(shell, TRAIN)
+    track(shell, TRAIN)
+    shell.run_cell("X.iloc[-1, -1] = X.iloc[-1, -1] + 1.0")
+    track(shell, TRAIN)
+    first, second, third = sorted(runs(config), key=lambda r: r.info.start_time)
+    fp = [r.data.tags["nbops.data.in.X"] for r in (first, second, third)]
+    assert fp[0] == fp[1]
+    assert fp[2] != fp[1]
+    assert first.data.tags["nbops.data.in.y"] == third.data.tags["nbops.data.in.y"]
+
+
+def test_raising_cell_is_failed_and_the_exception_reaches_the_user(
+    shell: Any, config: Config
+) -> None:
+    result = track(shell, "lr = 0.5\nraise ValueError('bad input in cell')")
+    assert isinstance(result.error_in_exec, ValueError)
+    assert str(result.error_in_exec) == "bad input in cell"
+    [run] = runs(config)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["nbops.error"] == "ValueError: bad input in cell"
+    assert run.data.params["lr"] == "0.5"
+    assert not [r for r in runs(config) if r.info.status == "RUNNING"]
+
+
+def test_cell_runs_unchanged_last_value_and_semicolon(shell: Any) -> None:
+    result = track(shell, "x = 21\nx * 2")
+    assert result.result == 42
+    assert shell.user_ns["x"] == 21
+    quiet = track(shell, "x * 2;")
+    assert quiet.result is None
+
+
+def test_explicit_names_and_log_calls_with_no_auto(shell: Any, config: Config) -> None:
+    shell.run_cell("import nbops")
+    cell = (
+        "alpha = 0.1\nweights = {'a': 1}\nloss_value = 0.25\nbeta = 3\n"
+        "nbops.log_param('stage', 'dev')\nnbops.log_metric('custom', 7)\n"
+    )
+    track(shell, cell, "--no-auto --params weights --metrics loss_value")
+    [run] = runs(config)
+    assert run.data.params == {"weights": '{"a": 1}', "stage": "dev"}
+    assert run.data.metrics == {"loss_value": 0.25, "custom": 7.0}
+
+
+def test_secret_looking_params_are_redacted(shell: Any, config: Config) -> None:
+    track(shell, "api_key = 'sk-live-123'\nDB_PASSWORD = 'hunter2'\nlr = 0.1")
+    [run] = runs(config)
+    assert run.data.params["api_key"] == "***redacted***"
+    assert run.data.params["DB_PASSWORD"] == "***redacted***"
+    assert "sk-live-123" not in str(run.data)
+    assert run.data.params["lr"] == "0.1"
+
+
+def test_file_read_by_literal_path_is_fingerprinted_like_dvc(
+    shell: Any, config: Config, project: Path
+) -> None:
+    data = project / "data"
+    data.mkdir()
+    (data / "wine.csv").write_text("a,b\n1,2\n3,4\n")
+    shell.run_cell("import pandas as pd")
+    track(shell, "df = pd.read_csv('data/wine.csv')\ndf.to_csv('out.csv', index=False)")
+    [run] = runs(config)
+    md5 = hashlib.md5((data / "wine.csv").read_bytes()).hexdigest()
+    assert run.data.tags["nbops.data.in.data/wine.csv"] == f"md5:{md5}"
+    assert run.data.tags["nbops.data.out.out.csv"].startswith("md5:")
+
+
+def test_unwritable_store_keeps_the_cell_and_sync_delivers_later(
+    shell: Any, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbops.config import load_config
+    from nbops.session import Session
+    from nbops.store.sync import sync
+
+    broken = f"sqlite:///{project / 'missing' / 'dir' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", broken)
+    bad = Session(load_config(project))
+    shell.magics_manager.registry["NbopsMagics"]._session = bad
+    shell.user_ns["__nbops_session__"] = bad
+    result = shell.run_cell("%%track\nlr = 0.3\nresult = lr * 2\nresult")
+    assert result.success and result.result == pytest.approx(0.6)
+    failures = bad.flush(timeout=60)
+    assert len(failures) == 1
+    assert len(bad.spool.pending()) == 1
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    good = load_config(project)
+    report = sync(good)
+    assert len(report.delivered) == 1 and not report.failed
+    assert bad.spool.pending() == []
+    [run] = runs(good)
+    assert run.data.params["lr"] == "0.3"
