@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
-import logging
 import os
 import stat
 import threading
@@ -24,7 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FileHashCache", "fingerprint_file"]
 
-_log = logging.getLogger(__name__)
 _CHUNK = 1 << 20  # md5 is CPU bound: the read size does not matter above ~256 KB
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS filehash (
@@ -117,7 +114,9 @@ class FileHashCache:
             with contextlib.suppress(Exception):
                 self._conn.close()
         self._conn = None
-        _log.warning(
+        import logging
+
+        logging.getLogger(__name__).warning(
             "nbops file hash cache %s is not usable (%s); hashing without it. "
             "Delete the file to rebuild it.",
             self.db_path,
@@ -147,6 +146,8 @@ def fingerprint_file(path: str | os.PathLike[str], cache: FileHashCache | None =
 
 def _md5_file(path: str) -> str:
     """md5 hex of a file, read in 1 MB chunks into one reused buffer (no per-chunk allocs)."""
+    import hashlib
+
     md5 = hashlib.md5(usedforsecurity=False)
     buf = bytearray(_CHUNK)
     view = memoryview(buf)

@@ -1,0 +1,491 @@
+"""The MLflow tracking store behind nbops.
+
+Only ``MlflowClient(tracking_uri=...)`` is used, never MLflow's fluent global state
+(``mlflow.set_tracking_uri``, ``mlflow.start_run``), which would leak into the user's own MLflow
+use in the same kernel. ``import mlflow`` (~1.2 s) happens inside methods only, so it runs on the
+writer thread, never at ``import nbops``. One tracker is used by one thread at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlparse
+
+from nbops.errors import NbopsError, RunNotFoundError, StoreError
+from nbops.record import ModelRef, RunRecord
+from nbops.store import mapping
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+    from nbops.config import Config
+    from nbops.store.spool import SpoolEntry
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RECORD_ARTIFACT = "nbops/record.json"
+CODE_ARTIFACT = "nbops/cell.py"
+LOCK_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)  # "database is locked": < 8 s in all
+MIGRATION_LOCK_TIMEOUT = 60.0  # seconds to wait for another process migrating a new store
+SEARCH_LIMIT = 50_000  # SQLAlchemy store's maximum max_results
+FALLBACK_EXPERIMENT = "nbops"  # not MLflow's "Default": its artifacts live under the cwd
+_HEX = re.compile(r"[0-9a-f]+")
+_PICKLE_WARNING = "Saving scikit-learn models in the pickle or cloudpickle format"
+
+
+class MlflowTracker:
+    """Writes spooled records as MLflow runs and reads runs back as records."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.uri = config.tracking_uri
+        self._client_obj: MlflowClient | None = None
+        self._experiment_ids: dict[str, str] = {}
+        self._pip: list[str] | None = None
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def write(self, entry: SpoolEntry) -> str:
+        """Store one record; reuses the run tagged with its record id, so retries are safe.
+
+        Sets ``entry.record.run_id`` (and ``model.logged``) as stored in ``nbops/record.json``.
+        """
+        try:
+            return self._retrying(lambda: self._write_once(entry))
+        except StoreError:
+            self._experiment_ids.clear()  # a deleted/recreated experiment must be looked up again
+            raise
+        except Exception as exc:
+            self._experiment_ids.clear()
+            name = entry.record.name or entry.record.record_id
+            raise self._error(f"write run {name}", exc) from exc
+
+    def _write_once(self, entry: SpoolEntry) -> str:
+        record = entry.record
+        client = self._client
+        experiment = record.experiment or self.config.experiment or FALLBACK_EXPERIMENT
+        experiment_id = self._experiment_id(experiment)
+        run = self._find_run(experiment_id, record.record_id)
+        if run is not None and run.info.status != "RUNNING":
+            record.run_id = run.info.run_id  # an earlier attempt finished: nothing is missing
+            return run.info.run_id
+        if run is None:
+            run = client.create_run(
+                experiment_id,
+                start_time=mapping.millis(record.start or time.time()),
+                tags=mapping.identity_tags(record),
+                run_name=record.name,
+            )
+        run_id = record.run_id = run.info.run_id
+        self._log_data(run, record)
+        if entry.has_payload:
+            self._log_model(run_id, entry)
+        client.log_text(run_id, record.to_json(), RECORD_ARTIFACT)
+        client.log_text(run_id, record.code, CODE_ARTIFACT)
+        if record.status != "RUNNING":
+            end = mapping.millis(record.end or time.time())
+            client.set_terminated(run_id, record.status, end_time=end)
+        return run_id
+
+    def _log_data(self, run: Run, record: RunRecord) -> None:
+        """One ``log_batch`` (more only past MLflow's per-batch limits); on a reused run only
+        what is missing, since MLflow refuses changed params and would repeat metrics."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        params = mapping.params(record)
+        metrics = mapping.metrics(record)
+        for key in run.data.params:
+            params.pop(key, None)
+        for key in run.data.metrics:
+            metrics.pop(key, None)
+        stamp = mapping.millis(record.end or record.start or time.time())
+        param_list = [Param(k, v) for k, v in params.items()]
+        metric_list = [Metric(k, v, stamp, 0) for k, v in metrics.items()]
+        tag_list = [RunTag(k, v) for k, v in mapping.tags(record).items()]
+        for p, m, t in mapping.batches(param_list, metric_list, tag_list):
+            self._client.log_batch(run.info.run_id, metrics=m, params=p, tags=t)
+
+    def _log_model(self, run_id: str, entry: SpoolEntry) -> None:
+        """Log the payload as an MLflow sklearn model. A model MLflow cannot save is noted in
+        the record's warnings: retrying would fail again, and the record must still land."""
+        record = entry.record
+        try:
+            payload = entry.load_payload() or {}
+            model = payload["model"]
+        except Exception as exc:
+            record.warnings.append(f"model not logged: its payload cannot be loaded ({exc})")
+            return
+        if record.model is None:
+            record.model = ModelRef("model", "sklearn", type(model).__name__)
+        with tempfile.TemporaryDirectory(prefix="nbops-model-") as tmp:
+            local = Path(tmp) / "model"
+            try:
+                self._save_model(model, payload.get("input_example"), local)
+            except Exception as exc:
+                record.model.logged = False
+                record.warnings.append(f"model not logged: {type(exc).__name__}: {exc}")
+                return
+            self._client.log_artifacts(run_id, str(local), record.model.artifact_path)
+        record.model.logged = True
+
+    def _save_model(self, model: Any, example: Any, target: Path) -> None:
+        import mlflow.models
+        import mlflow.sklearn
+
+        signature = None
+        if example is not None:
+            example = example.iloc[:5] if hasattr(example, "iloc") else example[:5]
+            try:
+                signature = mlflow.models.infer_signature(example, model.predict(example))
+            except Exception:  # no predict (a transformer) or it fails on the example
+                signature = mlflow.models.infer_signature(example)
+        with _quiet(logging.getLogger("mlflow.sklearn"), _PICKLE_WARNING):
+            mlflow.sklearn.save_model(
+                model,
+                str(target),
+                serialization_format="cloudpickle",  # skops (default) rejects RandomForest
+                signature=signature,
+                input_example=example,
+                pip_requirements=self._pip_requirements(),  # inferring them costs ~2.4 s
+            )
+
+    def _pip_requirements(self) -> list[str]:
+        if self._pip is None:
+            import importlib.metadata
+
+            import mlflow.sklearn
+
+            pins = list(mlflow.sklearn.get_default_pip_requirements())
+            for dist in ("cloudpickle", "numpy", "pandas"):
+                with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+                    pins.append(f"{dist}=={importlib.metadata.version(dist)}")
+            self._pip = pins
+        return self._pip
+
+    def _experiment_id(self, name: str) -> str:
+        if name in self._experiment_ids:
+            return self._experiment_ids[name]
+        from mlflow.exceptions import MlflowException
+
+        client = self._client
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                experiment_id = client.create_experiment(name, self._artifact_location())
+            except MlflowException as exc:  # another process created it first
+                experiment = client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise exc from None
+                experiment_id = experiment.experiment_id
+        elif experiment.lifecycle_stage == "deleted":
+            raise StoreError(
+                f"experiment {name!r} is deleted in {self.uri}",
+                fix=f"restore it (mlflow experiments restore --experiment-id "
+                f"{experiment.experiment_id}) or delete it for good (mlflow gc), then `nbops sync`",
+                experiment=name,
+            )
+        else:
+            experiment_id = experiment.experiment_id
+        self._experiment_ids[name] = experiment_id
+        return experiment_id
+
+    def _artifact_location(self) -> str | None:
+        """``mlartifacts/`` next to a SQLite store; MLflow's default (``./mlruns``) would
+        depend on the working directory of whichever process created the experiment."""
+        if self.config.is_default_store:
+            return (self.config.project_root / "mlartifacts").as_uri()
+        db = _sqlite_path(self.uri)
+        return None if db is None else (db.resolve().parent / "mlartifacts").as_uri()
+
+    def _find_run(self, experiment_id: str, record_id: str) -> Run | None:
+        runs = self._client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{mapping.TAG_RECORD_ID}` = '{record_id}'",
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def list_runs(self, experiment: str | None = None, max_results: int = 1000) -> list[RunRecord]:
+        """Runs newest first, mapped from run data (params as strings, no code)."""
+        return self._reading("list runs", lambda: self._list_runs(experiment, max_results))
+
+    def _list_runs(self, experiment: str | None, max_results: int) -> list[RunRecord]:
+        names = self._experiment_names(experiment)
+        if not names:
+            return []
+        runs = self._client.search_runs(
+            list(names),
+            order_by=["attributes.start_time DESC"],
+            max_results=max(1, min(max_results, SEARCH_LIMIT)),
+        )
+        return [mapping.record_from_run(run, names.get(run.info.experiment_id)) for run in runs]
+
+    def get_run(self, ref: str) -> RunRecord:
+        """The full record (``nbops/record.json``, else rebuilt from run data)."""
+        return self._reading(f"read run {ref!r}", lambda: self._get_run(ref))
+
+    def _get_run(self, ref: str) -> RunRecord:
+        names = self._experiment_names(None)
+        run = self._resolve(ref.strip(), list(names))
+        experiment = names.get(run.info.experiment_id)
+        record = self._read_record(run) or mapping.record_from_run(run, experiment)
+        record.run_id = run.info.run_id
+        record.status = run.info.status
+        record.experiment = experiment or record.experiment
+        return record
+
+    def _resolve(self, ref: str, experiment_ids: list[str]) -> Run:
+        from mlflow.exceptions import MlflowException
+
+        client = self._client
+        if len(ref) == 32 and _HEX.fullmatch(ref):
+            with contextlib.suppress(MlflowException):
+                return client.get_run(ref)
+        if not ref or not experiment_ids:
+            raise self._not_found(ref, [])
+        prefixed: list[Run] = []
+        if len(ref) >= 6 and _HEX.fullmatch(ref):
+            prefixed = self._search(experiment_ids, f"attributes.run_id LIKE '{ref}%'", 20)
+            if len(prefixed) == 1:
+                return prefixed[0]
+        named = self._by_name(experiment_ids, ref)
+        if named:
+            return named[0]
+        if _HEX.fullmatch(ref):
+            by_record = self._search(experiment_ids, f"tags.`{mapping.TAG_RECORD_ID}` = '{ref}'", 1)
+            if by_record:
+                return by_record[0]
+        if len(prefixed) > 1:
+            raise self._not_found(ref, prefixed, ambiguous=True)
+        raise self._not_found(ref, self._search(experiment_ids, "", 5))
+
+    def _by_name(self, experiment_ids: list[str], name: str) -> list[Run]:
+        """Newest run of that name; a name no filter can quote is compared in Python."""
+        filter_string = mapping.equals_filter("attributes.run_name", name)
+        if filter_string is not None:
+            return self._search(experiment_ids, filter_string, 1)
+        runs = self._search(experiment_ids, "", 5000)
+        return [run for run in runs if run.info.run_name == name][:1]
+
+    def _search(self, experiment_ids: list[str], filter_string: str, limit: int) -> list[Run]:
+        return list(
+            self._client.search_runs(
+                experiment_ids,
+                filter_string=filter_string,
+                order_by=["attributes.start_time DESC"],
+                max_results=limit,
+            )
+        )
+
+    def _not_found(
+        self, ref: str, candidates: list[Run], ambiguous: bool = False
+    ) -> RunNotFoundError:
+        lines = [f"  {r.info.run_id}  {r.info.run_name or ''}" for r in candidates]
+        if ambiguous:
+            message = f"run prefix {ref!r} matches {len(candidates)} runs:\n" + "\n".join(lines)
+            fix = "give more characters of the run id"
+        else:
+            message = f"no run matches {ref!r} in {self.uri}"
+            if lines:
+                message += "\n recent runs:\n" + "\n".join(lines)
+            fix = "pass a run id, a run-id prefix of 6+ characters or a run name (`nbops runs`)"
+        return RunNotFoundError(message, fix=fix, ref=ref)
+
+    def _experiment_names(self, experiment: str | None) -> dict[str, str]:
+        client = self._client
+        if experiment is not None:
+            found = client.get_experiment_by_name(experiment)
+            if found is None or found.lifecycle_stage == "deleted":
+                return {}
+            return {found.experiment_id: found.name}
+        experiments = client.search_experiments(max_results=SEARCH_LIMIT)
+        return {e.experiment_id: e.name for e in experiments}
+
+    def _read_record(self, run: Run) -> RunRecord | None:
+        """The stored ``record.json``: read in place for local artifacts (no copy, no progress
+        bar), downloaded otherwise; None for runs nbops did not write."""
+        local = _local_path(run.info.artifact_uri)
+        if local is not None:
+            path = local / RECORD_ARTIFACT
+            text = path.read_text(encoding="utf-8") if path.is_file() else None
+        else:
+            text = self._download_text(run.info.run_id, RECORD_ARTIFACT)
+        if text is None:
+            return None
+        try:
+            return RunRecord.from_json(text)
+        except (ValueError, TypeError) as exc:
+            run_id = run.info.run_id
+            log.warning("nbops: %s of run %s is unreadable: %s", RECORD_ARTIFACT, run_id, exc)
+            return None
+
+    def _download_text(self, run_id: str, artifact: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        with tempfile.TemporaryDirectory(prefix="nbops-") as tmp:
+            try:
+                path = self._client.download_artifacts(run_id, artifact, tmp)
+            except MlflowException as exc:
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return None
+                raise
+            return Path(path).read_text(encoding="utf-8")
+
+    # ---- plumbing -----------------------------------------------------------------------
+
+    @property
+    def _client(self) -> MlflowClient:
+        """Created on first use (on the writer thread); not cached if the store is unusable."""
+        if self._client_obj is None:
+            _check_sqlite(self.uri)
+            from mlflow.tracking import MlflowClient
+
+            with _migration_lock(self.uri):
+                self._client_obj = self._retrying(lambda: MlflowClient(tracking_uri=self.uri))
+        return self._client_obj
+
+    def _reading(self, action: str, call: Callable[[], T]) -> T:
+        try:
+            return self._retrying(call)
+        except NbopsError:
+            raise
+        except Exception as exc:
+            raise self._error(action, exc, reading=True) from exc
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        """Retry while SQLite says "database is locked" (one writer at a time), < 8 s total."""
+        for delay in (*LOCK_RETRY_DELAYS, None):
+            try:
+                return call()
+            except NbopsError:
+                raise
+            except Exception as exc:
+                if delay is None or not _is_locked(exc):
+                    raise
+                log.info("nbops: %s is locked; retrying in %.1f s", self.uri, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _error(self, action: str, exc: BaseException, reading: bool = False) -> StoreError:
+        detail = " ".join(str(exc).split())[:400]
+        fix = f"check that the tracking store {self.uri} is reachable and writable"
+        fix += " (tracking_uri in [tool.nbops] or MLFLOW_TRACKING_URI)"
+        if not reading:
+            spool = self.config.state_dir / "spool"
+            fix += f"; the record is kept in {spool} and `nbops sync` delivers it later"
+        return StoreError(
+            f"could not {action} in MLflow ({self.uri}): {type(exc).__name__}: {detail}",
+            fix=fix,
+            uri=self.uri,
+        )
+
+
+def _check_sqlite(uri: str) -> None:
+    """Fail fast on a SQLite path that cannot work: MLflow itself retries such a store for
+    about 100 s before giving up."""
+    path = _sqlite_path(uri)
+    if path is None:
+        return
+    problem = None
+    if path.is_dir():
+        problem = f"{path} is a directory, not a SQLite file"
+    else:
+        existing = next((p for p in path.parents if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            problem = f"{existing} is a file, so {path} cannot be created"
+        elif existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            problem = f"{existing} is not writable"
+    if problem:
+        raise StoreError(
+            f"the tracking store {uri} is unusable: {problem}",
+            fix="point tracking_uri ([tool.nbops] or MLFLOW_TRACKING_URI) at a writable "
+            "location; undelivered records stay in .nbops/spool until `nbops sync`",
+            uri=uri,
+        )
+
+
+@contextlib.contextmanager
+def _migration_lock(uri: str, timeout: float = MIGRATION_LOCK_TIMEOUT) -> Iterator[None]:
+    """Serialize MLflow's store set-up across processes. Its schema migrations on a new SQLite
+    file are not safe to run concurrently: measured with 4 processes, every write then failed
+    ("table _alembic_tmp_params already exists") and the file stayed broken."""
+    db = _sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(db.parent / f".{db.name}.nbops-init.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"another process has been setting up {uri} for over {timeout:.0f} s",
+                        fix="wait for it (or end it) and run `nbops sync`",
+                        uri=uri,
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    raw = uri[len("sqlite:///") :].split("?", 1)[0]
+    return None if not raw or raw == ":memory:" else Path(raw)
+
+
+def _is_locked(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if "database is locked" in str(seen) or "database table is locked" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _local_path(artifact_uri: str) -> Path | None:
+    from urllib.request import url2pathname
+
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme == "file":
+        return Path(url2pathname(parsed.path))
+    if parsed.scheme == "" and artifact_uri:
+        return Path(artifact_uri)
+    return None
+
+
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger, prefix: str) -> Iterator[None]:
+    """Drop one known MLflow warning, from this thread only, while nbops saves a model
+    (nbops chose cloudpickle on purpose; the warning would land in an unrelated cell)."""
+    thread = threading.get_ident()
+
+    def keep(rec: logging.LogRecord) -> bool:
+        return not (rec.thread == thread and rec.getMessage().startswith(prefix))
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)

@@ -1,0 +1,216 @@
+"""Delivering spooled records to the tracking store off the cell's critical path.
+
+The record is already safe in the spool when :meth:`Writer.submit` is called; the writer only
+moves it to MLflow, on a daemon thread (or inline when ``async_write`` is off). A failure is
+reported through ``on_done`` and :meth:`Writer.flush`, never raised into the user's cell, and
+the entry stays in the spool for ``nbops sync`` or the next successful write. The tracker (and
+with it ``import mlflow``, ~1.2 s) is created lazily on the writer thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from nbops.store.spool import RECORD_FILE, Spool, SpoolEntry
+from nbops.store.sync import deliver
+
+if TYPE_CHECKING:
+    from nbops.config import Config
+    from nbops.record import RunRecord
+    from nbops.store.protocol import Tracker
+
+log = logging.getLogger(__name__)
+
+OnDone = Callable[["RunRecord", BaseException | None], None]
+_Job = tuple[SpoolEntry, OnDone | None]
+
+
+class Writer:
+    """Background delivery of spool entries, in submission order, by one daemon thread."""
+
+    backlog_min_age = 30.0  # seconds; younger pending entries may belong to a live writer
+    backlog_max_attempts = 3  # per entry and session, so a rejected record is not retried forever
+
+    def __init__(
+        self, config: Config, tracker_factory: Callable[[], Tracker] | None = None
+    ) -> None:
+        self.config = config
+        self.spool = Spool(config.state_dir)
+        self._factory = tracker_factory or (lambda: _mlflow_tracker(config))
+        self._tracker: Tracker | None = None
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._cond = threading.Condition()
+        self._queued: dict[str, int] = {}  # record_id -> jobs not yet done
+        self._failures: list[tuple[RunRecord, BaseException]] = []
+        self._attempts: dict[str, int] = {}
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        _flush_at_exit(self)
+
+    def submit(self, entry: SpoolEntry, on_done: OnDone | None = None) -> None:
+        """Deliver ``entry``; returns at once in async mode. Never raises.
+
+        ``on_done(record, None)`` follows a success (``record.run_id`` set, or None when another
+        process delivered it); ``on_done(record, exc)`` a failure (the entry stays spooled).
+        The tracker's ``write`` runs under the entry's claim: a wrapper may complete the record
+        there (and ``Spool.rewrite`` it) before delivering.
+        """
+        try:
+            if not self.config.async_write or self._closed:
+                self._process(entry, on_done)
+                return
+            with self._cond:
+                self._queued[entry.record_id] = self._queued.get(entry.record_id, 0) + 1
+            self._ensure_thread()
+            self._queue.put((entry, on_done))
+        except Exception:  # a writer bug must not break the user's cell; the entry is spooled
+            log.exception("nbops: could not submit %s; `nbops sync` delivers it", entry.path)
+
+    def flush(self, timeout: float | None = None) -> list[tuple[RunRecord, BaseException]]:
+        """Wait until everything submitted is written (or ``timeout``); return and forget the
+        failures since the last flush."""
+        if threading.current_thread() is not self._thread:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            with self._cond:
+                while self._queued:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+        with self._cond:
+            failures, self._failures = self._failures, []
+            waiting = sum(self._queued.values())
+        if waiting:
+            log.warning(
+                "nbops: %d record(s) not yet written to MLflow after %.0f s; they stay in %s "
+                "and `nbops sync` delivers them",
+                waiting,
+                timeout or 0,
+                self.spool.root,
+            )
+        return failures
+
+    def close(self) -> None:
+        """Flush (bounded by ``config.flush_timeout``) and stop the thread."""
+        if self._closed:
+            return
+        self.flush(self.config.flush_timeout)
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+
+    def _at_exit(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: report, never raise
+            log.exception("nbops: flushing records at exit failed; `nbops sync` delivers them")
+
+    def _ensure_thread(self) -> None:
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="nbops-writer", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            entry, on_done = job
+            try:
+                self._process(entry, on_done)
+            except Exception:  # keep the thread alive for the next record
+                log.exception("nbops: writer failed on %s", entry.path)
+            finally:
+                with self._cond:
+                    left = self._queued.pop(entry.record_id, 1) - 1
+                    if left > 0:
+                        self._queued[entry.record_id] = left
+                    self._cond.notify_all()
+
+    def _process(self, entry: SpoolEntry, on_done: OnDone | None) -> None:
+        error = self._deliver(entry)
+        if error is not None:
+            with self._cond:
+                self._failures.append((entry.record, error))
+            log.debug("nbops: writing %s failed: %s", entry.record.record_id, error)
+        if on_done is not None:
+            try:
+                on_done(entry.record, error)
+            except Exception:
+                log.exception("nbops: on_done callback failed for %s", entry.record.record_id)
+        if error is None:
+            self._drain_backlog()
+
+    def _deliver(self, entry: SpoolEntry) -> BaseException | None:
+        try:
+            if self._tracker is None:
+                self._tracker = self._factory()
+            deliver(self.spool, entry, self._tracker)
+        except Exception as exc:
+            return exc
+        return None
+
+    def _drain_backlog(self) -> None:
+        """The store works again: deliver older entries left by failed writes, once each, and
+        yield to newly submitted records."""
+        for entry in self.spool.pending():
+            if not self._queue.empty():
+                return
+            if not self._is_backlog(entry):
+                continue
+            error = self._deliver(entry)
+            if error is not None:  # stop: a store that is down again costs time per attempt
+                self._attempts[entry.record_id] = self._attempts.get(entry.record_id, 0) + 1
+                log.info("nbops: pending %s still fails: %s", entry.record_id, error)
+                return
+
+    def _is_backlog(self, entry: SpoolEntry) -> bool:
+        with self._cond:
+            if entry.record_id in self._queued:
+                return False
+        if self._attempts.get(entry.record_id, 0) >= self.backlog_max_attempts:
+            return False
+        try:
+            age = time.time() - (entry.path / RECORD_FILE).stat().st_mtime
+        except OSError:
+            return False
+        return age >= self.backlog_min_age
+
+
+def _flush_at_exit(writer: Writer) -> None:
+    """Flush when the main thread ends, before ``concurrent.futures`` shuts down.
+
+    Plain ``atexit`` runs too late: by then threading has begun shutting down, so importing
+    mlflow on the writer thread fails ("can't register atexit after shutdown") and the last
+    record of a short script would stay in the spool. ``threading._register_atexit`` hooks run
+    first, in reverse order, so ours must be registered after concurrent.futures' own.
+    """
+    import concurrent.futures.thread  # noqa: F401  (registers its exit hook before ours)
+
+    ref = weakref.ref(writer)
+
+    def at_exit() -> None:
+        alive = ref()
+        if alive is not None:
+            alive._at_exit()
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        with contextlib.suppress(RuntimeError):  # a writer created during shutdown
+            register(at_exit)
+    atexit.register(at_exit)  # fallback; close() is idempotent
+
+
+def _mlflow_tracker(config: Config) -> Tracker:
+    from nbops.store.mlflow_store import MlflowTracker  # imports mlflow only when it writes
+
+    return MlflowTracker(config)

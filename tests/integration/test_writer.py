@@ -1,0 +1,261 @@
+"""The writer delivers spooled records off the caller's thread, reports failures without
+raising, keeps failed entries for later, and never double-delivers across processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from nbops.config import Config, default_tracking_uri
+from nbops.errors import StoreError
+from nbops.record import Context, RunRecord
+from nbops.store import Spool, SpoolEntry, Writer, sync
+from nbops.store.spool import LOCK_FILE
+
+
+class FakeTracker:
+    """Records writes; fails while ``failing`` is set; blocks while ``gate`` is clear."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+        self.failing = False
+        self.gate = threading.Event()
+        self.gate.set()
+        self.threads: set[str] = set()
+        self.attempts = 0
+
+    def write(self, entry: SpoolEntry) -> str:
+        self.attempts += 1
+        self.threads.add(threading.current_thread().name)
+        assert self.gate.wait(10)
+        if self.failing:
+            raise StoreError("store down", fix="start it")
+        self.written.append(entry.record_id)
+        entry.record.run_id = "run-" + entry.record_id[:6]
+        return entry.record.run_id
+
+    def list_runs(self, experiment: str | None = None, max_results: int = 1000) -> list[RunRecord]:
+        return []
+
+    def get_run(self, ref: str) -> RunRecord:
+        raise NotImplementedError
+
+
+def _record(name: str = "cell") -> RunRecord:
+    now = time.time()
+    return RunRecord(name=name, experiment="nb", status="FINISHED", start=now, end=now)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config(project_root=tmp_path, tracking_uri=default_tracking_uri(tmp_path))
+
+
+def test_async_submit_returns_at_once_and_flush_waits(config: Config) -> None:
+    tracker = FakeTracker()
+    tracker.gate.clear()  # the store is slow
+    writer = Writer(config, lambda: tracker)
+    done: list[tuple[RunRecord, BaseException | None]] = []
+    entry = writer.spool.put(_record())
+
+    started = time.monotonic()
+    writer.submit(entry, lambda record, exc: done.append((record, exc)))
+    assert time.monotonic() - started < 0.1
+    assert done == []
+    tracker.gate.set()
+
+    assert writer.flush(timeout=10) == []
+    assert done == [(entry.record, None)] and entry.record.run_id == "run-" + entry.record_id[:6]
+    assert tracker.threads == {"nbops-writer"}
+    assert writer.spool.pending() == []
+    writer.close()
+
+
+def test_flush_timeout_returns_without_waiting_forever(config: Config) -> None:
+    tracker = FakeTracker()
+    tracker.gate.clear()
+    writer = Writer(config, lambda: tracker)
+    writer.submit(writer.spool.put(_record()))
+    started = time.monotonic()
+    assert writer.flush(timeout=0.2) == []
+    assert time.monotonic() - started < 2
+    tracker.gate.set()
+    writer.close()
+
+
+def test_failure_is_reported_not_raised_and_the_entry_stays(config: Config) -> None:
+    tracker = FakeTracker()
+    tracker.failing = True
+    writer = Writer(config, lambda: tracker)
+    done: list[tuple[RunRecord, BaseException | None]] = []
+    entry = writer.spool.put(_record())
+
+    writer.submit(entry, lambda record, exc: done.append((record, exc)))
+    failures = writer.flush(timeout=10)
+
+    assert [(r.record_id, type(e)) for r, e in failures] == [(entry.record_id, StoreError)]
+    assert done[0][0] is entry.record and isinstance(done[0][1], StoreError)
+    assert [e.record_id for e in writer.spool.pending()] == [entry.record_id]
+    assert writer.flush(timeout=10) == []  # failures are returned once
+    writer.close()
+
+
+def test_next_successful_write_delivers_the_backlog(config: Config) -> None:
+    tracker = FakeTracker()
+    writer = Writer(config, lambda: tracker)
+    writer.backlog_min_age = 0.0
+    tracker.failing = True
+    first = writer.spool.put(_record("first"))
+    writer.submit(first)
+    assert len(writer.flush(timeout=10)) == 1
+
+    tracker.failing = False
+    second = writer.spool.put(_record("second"))
+    writer.submit(second)
+    assert writer.flush(timeout=10) == []
+    assert tracker.written == [second.record_id, first.record_id]
+    assert writer.spool.pending() == []
+    writer.close()
+
+
+def test_sync_mode_writes_on_the_callers_thread(config: Config) -> None:
+    tracker = FakeTracker()
+    writer = Writer(replace(config, async_write=False), lambda: tracker)
+    entry = writer.spool.put(_record())
+    writer.submit(entry)
+    assert tracker.written == [entry.record_id]
+    assert tracker.threads == {threading.current_thread().name}
+    assert writer.flush() == []
+
+
+def test_a_broken_tracker_factory_never_raises_into_the_caller(config: Config) -> None:
+    def factory() -> FakeTracker:
+        raise RuntimeError("cannot build a tracker")
+
+    writer = Writer(replace(config, async_write=False), factory)
+    entry = writer.spool.put(_record())
+    writer.submit(entry)  # no exception
+    (failure,) = writer.flush()
+    assert isinstance(failure[1], RuntimeError)
+    assert writer.spool.pending()[0].record_id == entry.record_id
+
+
+def test_a_tracker_wrapper_can_complete_the_record_under_the_claim(config: Config) -> None:
+    """How the session finalizes context on the writer thread: wrap the tracker, complete the
+    record, Spool.rewrite it; a failed delivery keeps the completed record."""
+    inner = FakeTracker()
+    inner.failing = True
+    seen: list[str] = []
+
+    class Finalizing(FakeTracker):
+        def write(self, entry: SpoolEntry) -> str:
+            seen.append(threading.current_thread().name)
+            entry.record.context = Context(git_commit="cafe")
+            writer.spool.rewrite(entry)
+            return inner.write(entry)
+
+    writer = Writer(config, Finalizing)
+    writer.submit(writer.spool.put(_record()))
+    assert len(writer.flush(timeout=10)) == 1
+    assert seen == ["nbops-writer"]
+    assert writer.spool.pending()[0].record.context.git_commit == "cafe"
+    writer.close()
+
+
+def test_an_entry_locked_by_another_process_is_not_delivered_twice(config: Config) -> None:
+    spool = Spool(config.state_dir)
+    entry = spool.put(_record())
+    tracker = FakeTracker()
+    holder = _hold_lock(entry.path / LOCK_FILE)
+    try:
+        report = sync(config, tracker)
+        assert [r.record_id for r in report.skipped] == [entry.record_id]
+        writer = Writer(replace(config, async_write=False), lambda: tracker)
+        writer.submit(entry)
+        assert tracker.written == []
+        assert [e.record_id for e in spool.pending()] == [entry.record_id]
+    finally:
+        holder.communicate("")
+    report = sync(config, tracker)
+    assert [r.record_id for r in report.delivered] == [entry.record_id]
+    assert tracker.written == [entry.record_id] and spool.pending() == []
+
+
+def _hold_lock(lock: Path) -> subprocess.Popen[str]:
+    code = (
+        "import fcntl, os, sys\n"
+        f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "locked"
+    return child
+
+
+def test_real_store_in_a_fresh_process(tmp_path: Path) -> None:
+    """The real path: importing nbops.store and submitting do not import mlflow on the
+    caller's thread; the atexit flush still writes the run before the process ends."""
+    script = textwrap.dedent(
+        f"""
+        import json, sys, time
+        from pathlib import Path
+        from nbops.config import Config, default_tracking_uri
+        from nbops.record import RunRecord
+        from nbops.store import Writer
+        imported_early = "mlflow" in sys.modules
+        root = Path({str(tmp_path)!r})
+        config = Config(project_root=root, tracking_uri=default_tracking_uri(root))
+        writer = Writer(config)
+        now = time.time()
+        record = RunRecord(name="fresh", experiment="nb", status="FINISHED", start=now, end=now,
+                           params={{"lr": 0.1}}, metrics={{"acc": 0.5}})
+        t0 = time.perf_counter()
+        entry = writer.spool.put(record)
+        t1 = time.perf_counter()
+        writer.submit(entry)
+        t2 = time.perf_counter()
+        print(json.dumps({{"put": t1 - t0, "submit": t2 - t1, "early": imported_early}}))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    timing = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not timing["early"]
+    assert timing["submit"] < 0.2
+    assert timing["put"] < 0.2
+    assert Spool(tmp_path / ".nbops").pending() == []  # written by the atexit flush
+
+    from nbops.store import MlflowTracker
+
+    config = Config(project_root=tmp_path, tracking_uri=default_tracking_uri(tmp_path))
+    (run,) = MlflowTracker(config).list_runs("nb")
+    assert run.name == "fresh" and run.params == {"lr": "0.1"}
+
+
+def test_sync_stops_trying_a_store_that_keeps_failing(config: Config) -> None:
+    spool = Spool(config.state_dir)
+    for n in range(5):
+        spool.put(_record(f"r{n}"))
+    tracker = FakeTracker()
+    tracker.failing = True
+
+    report = sync(config, tracker)
+
+    assert tracker.attempts == 3
+    assert len(report.failed) == 5 and "not attempted" in report.failed[-1][1]
+    assert len(spool.pending()) == 5
+    tracker.failing = False
+    assert len(sync(config, tracker).delivered) == 5 and spool.pending() == []

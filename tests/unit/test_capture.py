@@ -1,0 +1,107 @@
+"""What a capture records from a namespace: the rules users read in the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
+from nbops.capture import Capture, CaptureOptions
+from nbops.capture.vocab import is_metric_name
+
+
+def run(code: str, ns: dict[str, Any], tmp_path: Path, **options: Any):
+    capture = Capture(code, ns, CaptureOptions(**options), root=tmp_path)
+    capture.begin()
+    error = None
+    try:
+        exec(code, ns)
+    except Exception as exc:
+        error = exc
+    return capture.finish(error)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("accuracy", True), ("val_accuracy", True), ("test_f1", True), ("roc_auc_test", True),
+     ("rmse", True), ("r2", True), ("n_estimators", False), ("accurate", False), ("f10", False)],
+)
+def test_metric_vocabulary(name: str, expected: bool) -> None:
+    assert is_metric_name(name) is expected
+
+
+def test_metrics_from_sklearn_functions_score_and_names(tmp_path: Path) -> None:
+    ns: dict[str, Any] = {"f1_score": f1_score, "y": [0, 1, 1, 0], "p": [0, 1, 0, 0]}
+    X = np.arange(8.0).reshape(4, 2)
+    ns.update(X=X, LogisticRegression=LogisticRegression)
+    code = (
+        "quality = f1_score(y, p)\nm = LogisticRegression().fit(X, y)\nfit_quality = m.score(X, y)\n"
+        "val_loss = 0.5 * 2\nthreshold = 0.5\ncount = len(y)\nflag = True\n"
+    )
+    record, _ = run(code, ns, tmp_path)
+    assert set(record.metrics) == {"quality", "fit_quality", "val_loss"}
+    assert record.params["threshold"] == 0.5
+    assert "count" not in record.metrics and "flag" not in record.metrics
+
+
+def test_estimator_params_and_random_state_warning(tmp_path: Path) -> None:
+    ns: dict[str, Any] = {"LogisticRegression": LogisticRegression, "X": np.eye(4), "y": [0, 1, 0, 1]}
+    record, payload = run("clf = LogisticRegression(C=2.0)\nclf.fit(X, y)\n", ns, tmp_path)
+    assert record.params["clf.C"] == 2.0
+    assert record.params["clf.random_state"] is None
+    assert any("random_state=None" in w and "clf" in w for w in record.warnings)
+    assert payload is not None and payload["model"] is ns["clf"]
+    assert payload["input_example"].shape == (4, 4)
+    assert record.model is not None and record.model.class_name == "LogisticRegression"
+
+
+def test_split_without_random_state_is_warned(tmp_path: Path) -> None:
+    from sklearn.model_selection import train_test_split
+
+    ns: dict[str, Any] = {"train_test_split": train_test_split, "X": np.arange(10)}
+    record, _ = run("a, b = train_test_split(X, test_size=0.2)\n", ns, tmp_path)
+    assert any("train_test_split() without random_state" in w for w in record.warnings)
+
+
+def test_inputs_outputs_and_in_place_changes(tmp_path: Path) -> None:
+    df = pd.DataFrame({"a": [1.0, 2.0, None], "b": ["x", "y", "z"]})
+    untouched = pd.DataFrame({"c": [1]})
+    ns: dict[str, Any] = {"df": df, "untouched": untouched}
+    record, _ = run("df.fillna(0.0, inplace=True)\nclean = df[df.a > 0]\n", ns, tmp_path)
+    inputs = {d.name: d for d in record.inputs()}
+    outputs = {d.name: d for d in record.outputs()}
+    assert set(inputs) == {"df"} and set(outputs) == {"df", "clean"}
+    assert inputs["df"].fingerprint != outputs["df"].fingerprint
+    assert outputs["clean"].shape == [2, 2] and outputs["clean"].columns == {"a": "float64", "b": "str"}
+
+
+def test_unhashable_data_is_recorded_as_unhashed_not_an_error(tmp_path: Path) -> None:
+    ns: dict[str, Any] = {}
+    record, _ = run("odd = pd.DataFrame({'o': [object(), object()]})\n", ns | {"pd": pd}, tmp_path)
+    [ref] = record.outputs()
+    assert ref.name == "odd" and ref.kind == "DataFrame"
+    if ref.fingerprint is None:
+        assert ref.note and any("odd: not fingerprinted" in w for w in record.warnings)
+
+
+def test_failed_code_records_status_and_error(tmp_path: Path) -> None:
+    record, payload = run("lr = 0.1\n1 / 0\n", {}, tmp_path)
+    assert record.status == "FAILED" and record.error == "ZeroDivisionError: division by zero"
+    assert record.params == {"lr": 0.1} and payload is None
+
+
+def test_capture_problems_become_warnings(tmp_path: Path) -> None:
+    class Exploding:
+        def get_params(self, deep: bool = False) -> dict:
+            raise RuntimeError("boom")
+
+        def fit(self) -> None: ...
+
+    ns: dict[str, Any] = {"Exploding": Exploding}
+    record, _ = run("est = Exploding()\n", ns, tmp_path)
+    assert record.status == "FINISHED"
