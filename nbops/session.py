@@ -72,6 +72,7 @@ class Session:
         record, payload = capture.finish(error)
         record.context = self._partial_context(capture)
         record.experiment = record.experiment or self.config.experiment or None
+        record.name = record.name or record.record_id[:8]  # shown at once, and the run's name
         try:
             entry = self.spool.put(record, payload)
         except Exception as exc:  # the disk is full or .nbops unwritable: say so, keep the cell

@@ -9,9 +9,7 @@ writer thread, never at ``import nbops``. One tracker is used by one thread at a
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 import re
 import tempfile
 import threading
@@ -23,7 +21,7 @@ from urllib.parse import urlparse
 
 from nbops.errors import NbopsError, RunNotFoundError, StoreError
 from nbops.record import ModelRef, RunRecord
-from nbops.store import mapping
+from nbops.store import mapping, sqlite
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -38,7 +36,6 @@ T = TypeVar("T")
 RECORD_ARTIFACT = "nbops/record.json"
 CODE_ARTIFACT = "nbops/cell.py"
 LOCK_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)  # "database is locked": < 8 s in all
-MIGRATION_LOCK_TIMEOUT = 60.0  # seconds to wait for another process migrating a new store
 SEARCH_LIMIT = 50_000  # SQLAlchemy store's maximum max_results
 FALLBACK_EXPERIMENT = "nbops"  # not MLflow's "Default": its artifacts live under the cwd
 _HEX = re.compile(r"[0-9a-f]+")
@@ -206,7 +203,7 @@ class MlflowTracker:
         depend on the working directory of whichever process created the experiment."""
         if self.config.is_default_store:
             return (self.config.project_root / "mlartifacts").as_uri()
-        db = _sqlite_path(self.uri)
+        db = sqlite.db_path(self.uri)
         return None if db is None else (db.resolve().parent / "mlartifacts").as_uri()
 
     def _find_run(self, experiment_id: str, record_id: str) -> Run | None:
@@ -351,10 +348,10 @@ class MlflowTracker:
     def _client(self) -> MlflowClient:
         """Created on first use (on the writer thread); not cached if the store is unusable."""
         if self._client_obj is None:
-            _check_sqlite(self.uri)
+            sqlite.check_usable(self.uri)
             from mlflow.tracking import MlflowClient
 
-            with _migration_lock(self.uri):
+            with sqlite.setup_lock(self.uri):
                 self._client_obj = self._retrying(lambda: MlflowClient(tracking_uri=self.uri))
         return self._client_obj
 
@@ -374,7 +371,7 @@ class MlflowTracker:
             except NbopsError:
                 raise
             except Exception as exc:
-                if delay is None or not _is_locked(exc):
+                if delay is None or not sqlite.is_locked(exc):
                     raise
                 log.info("nbops: %s is locked; retrying in %.1f s", self.uri, delay)
                 time.sleep(delay)
@@ -392,76 +389,6 @@ class MlflowTracker:
             fix=fix,
             uri=self.uri,
         )
-
-
-def _check_sqlite(uri: str) -> None:
-    """Fail fast on a SQLite path that cannot work: MLflow itself retries such a store for
-    about 100 s before giving up."""
-    path = _sqlite_path(uri)
-    if path is None:
-        return
-    problem = None
-    if path.is_dir():
-        problem = f"{path} is a directory, not a SQLite file"
-    else:
-        existing = next((p for p in path.parents if p.exists()), None)
-        if existing is not None and not existing.is_dir():
-            problem = f"{existing} is a file, so {path} cannot be created"
-        elif existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-            problem = f"{existing} is not writable"
-    if problem:
-        raise StoreError(
-            f"the tracking store {uri} is unusable: {problem}",
-            fix="point tracking_uri ([tool.nbops] or MLFLOW_TRACKING_URI) at a writable "
-            "location; undelivered records stay in .nbops/spool until `nbops sync`",
-            uri=uri,
-        )
-
-
-@contextlib.contextmanager
-def _migration_lock(uri: str, timeout: float = MIGRATION_LOCK_TIMEOUT) -> Iterator[None]:
-    """Serialize MLflow's store set-up across processes. Its schema migrations on a new SQLite
-    file are not safe to run concurrently: measured with 4 processes, every write then failed
-    ("table _alembic_tmp_params already exists") and the file stayed broken."""
-    db = _sqlite_path(uri)
-    if db is None:
-        yield
-        return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(db.parent / f".{db.name}.nbops-init.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StoreError(
-                        f"another process has been setting up {uri} for over {timeout:.0f} s",
-                        fix="wait for it (or end it) and run `nbops sync`",
-                        uri=uri,
-                    ) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _sqlite_path(uri: str) -> Path | None:
-    if not uri.startswith("sqlite:///"):
-        return None
-    raw = uri[len("sqlite:///") :].split("?", 1)[0]
-    return None if not raw or raw == ":memory:" else Path(raw)
-
-
-def _is_locked(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if "database is locked" in str(seen) or "database table is locked" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _local_path(artifact_uri: str) -> Path | None:

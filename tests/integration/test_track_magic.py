@@ -142,7 +142,8 @@ def test_unwritable_store_keeps_the_cell_and_sync_delivers_later(
     from nbops.session import Session
     from nbops.store.sync import sync
 
-    broken = f"sqlite:///{project / 'missing' / 'dir' / 'mlflow.db'}"
+    (project / "broken" / "mlflow.db").mkdir(parents=True)  # a folder where the DB file goes
+    broken = f"sqlite:///{project / 'broken' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", broken)
     bad = Session(load_config(project))
     shell.magics_manager.registry["NbopsMagics"]._session = bad
