@@ -64,8 +64,14 @@ def p2(workdir: Path, repeat: int) -> dict:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     anchor = _handwritten(workdir, repeat)
-    return _row("P2", "%%track added latency, trivial cell", tracked - plain,
-                "hand-written MLflow calls", anchor, 0.25)
+    return _row(
+        "P2",
+        "%%track added latency, trivial cell",
+        tracked - plain,
+        "hand-written MLflow calls",
+        anchor,
+        0.25,
+    )
 
 
 def _handwritten(workdir: Path, repeat: int) -> float:
@@ -136,8 +142,14 @@ def p2m(workdir: Path, repeat: int) -> dict:
             mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
 
     anchor = _median_times(default_log, max(3, repeat // 5))
-    return _row("P2m", "%%track --model (added)", max(with_model - without, 1e-6),
-                "mlflow.sklearn.log_model", anchor, 0.05)
+    return _row(
+        "P2m",
+        "%%track --model (added)",
+        max(with_model - without, 1e-6),
+        "mlflow.sklearn.log_model",
+        anchor,
+        0.05,
+    )
 
 
 def rows(quick: bool = False) -> list[dict]:

@@ -27,7 +27,7 @@ def default_session() -> Session:
     return Session()
 
 
-class track:  # noqa: N801 - used as ``with nbops.track():``, like contextlib's helpers
+class track:
     """Track a block of code as one run.
 
     >>> with nbops.track("train", params=["n_estimators"]) as run:
@@ -120,10 +120,10 @@ def block_source(frame: FrameType) -> str:
     best: ast.With | ast.AsyncWith | None = None
     for node in ast.walk(tree):
         if isinstance(node, ast.With | ast.AsyncWith) and node.body:
-            header_end = node.body[0].lineno - 1
-            if node.lineno <= line <= max(header_end, node.lineno):
-                if best is None or node.lineno >= best.lineno:
-                    best = node
+            header_end = max(node.body[0].lineno - 1, node.lineno)
+            inside = node.lineno <= line <= header_end
+            if inside and (best is None or node.lineno >= best.lineno):
+                best = node
     if best is None:
         return ""
     body = lines[best.body[0].lineno - 1 : best.body[-1].end_lineno]

@@ -10,8 +10,37 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nbops import __version__
-from nbops.errors import NbopsError
+from nbops import __version__, commands
+from nbops.errors import NbopsError, StoreError
+from nbops.session import Session
+
+
+def _runs(session: Session, args: argparse.Namespace) -> int:
+    print(commands.runs(session, args.experiment, args.format, args.limit))
+    return 0
+
+
+def _show(session: Session, args: argparse.Namespace) -> int:
+    print(commands.show(session, args.run, args.format))
+    return 0
+
+
+def _diff(session: Session, args: argparse.Namespace) -> int:
+    print(commands.diff(session, args.run_a, args.run_b, args.format))
+    return 0
+
+
+def _sync(session: Session, args: argparse.Namespace) -> int:
+    text, ok = commands.sync(session)
+    print(text)
+    return 0 if ok else StoreError.exit_code
+
+
+def _demo(session: Session, args: argparse.Namespace) -> int:
+    from nbops.demo import run_demo
+
+    print(run_demo(args.dir))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,57 +52,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list tracked runs, newest first")
     runs.add_argument("--experiment", "-e", help="only this experiment (default: all)")
-    runs.add_argument("--format", "-f", choices=("table", "json", "csv"), default="table")
+    runs.add_argument("--format", "-f", choices=commands.FORMATS, default="table")
     runs.add_argument("--limit", "-n", type=int, default=50, help="at most N runs (default 50)")
+    runs.set_defaults(handler=_runs)
 
     show = sub.add_parser("show", help="one run: params, metrics, data, code, context")
     show.add_argument("run", help="run id, id prefix (>= 6 chars), record id or run name")
     show.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    show.set_defaults(handler=_show)
 
     diff = sub.add_parser("diff", help="what changed between two runs")
     diff.add_argument("run_a")
     diff.add_argument("run_b")
     diff.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    diff.set_defaults(handler=_diff)
 
-    sub.add_parser("sync", help="deliver runs kept locally after a store failure")
+    sub.add_parser("sync", help="deliver runs kept locally after a store failure").set_defaults(
+        handler=_sync
+    )
 
     demo = sub.add_parser("demo", help="run the example notebook end to end and list its runs")
     demo.add_argument("--dir", default="demo", help="workspace folder (default ./demo)")
+    demo.set_defaults(handler=_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        return args.handler(Session(), args)
     except NbopsError as exc:
         print(f"nbops: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("nbops: interrupted", file=sys.stderr)
         return 130
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    from nbops import commands
-    from nbops.session import Session
-
-    session = Session()
-    if args.command == "runs":
-        print(commands.runs(session, args.experiment, args.format, args.limit))
-    elif args.command == "show":
-        print(commands.show(session, args.run, args.format))
-    elif args.command == "diff":
-        print(commands.diff(session, args.run_a, args.run_b, args.format))
-    elif args.command == "sync":
-        text, ok = commands.sync(session)
-        print(text)
-        return 0 if ok else 4
-    elif args.command == "demo":
-        from nbops.demo import run_demo
-
-        print(run_demo(args.dir))
-    return 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from nbops.diff import diff_records, format_diff
 from nbops.errors import UsageError
 from nbops.record import RunRecord
 from nbops.session import Session
-from nbops.store.protocol import Tracker
 from nbops.store.sync import sync as sync_spool
 
 FORMATS = ("table", "json", "csv")
@@ -28,17 +27,10 @@ MAGIC_HELP = (
 )
 
 
-def tracker(session: Session) -> Tracker:
-    from nbops.session import FinalizingTracker
-    from nbops.store.mlflow_store import MlflowTracker
-
-    return FinalizingTracker(MlflowTracker(session.config), session)
-
-
 def runs(
     session: Session, experiment: str | None = None, fmt: str = "table", limit: int = 50
 ) -> str:
-    records = tracker(session).list_runs(experiment, max_results=limit)
+    records = session.tracker().list_runs(experiment, max_results=limit)
     if fmt == "json":
         return json.dumps([r.to_dict() for r in records], indent=1, default=str)
     if fmt == "csv":
@@ -57,7 +49,9 @@ def _varying(records: Sequence[RunRecord], attr: str, limit: int) -> list[str]:
     for record in records:
         for key, value in getattr(record, attr).items():
             keys.setdefault(key, set()).add(repr(value))
-    wanted = [k for k, vals in keys.items() if attr == "metrics" or len(vals) > 1 or len(records) == 1]
+    wanted = [
+        k for k, vals in keys.items() if attr == "metrics" or len(vals) > 1 or len(records) == 1
+    ]
     return sorted(wanted)[:limit]
 
 
@@ -88,14 +82,19 @@ def runs_csv(records: Sequence[RunRecord]) -> str:
     params = sorted({k for r in records for k in r.params})
     metrics = sorted({k for r in records for k in r.metrics})
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["run_id", "name", "experiment", "status", "start", "duration"]
-                    + [f"params.{p}" for p in params] + [f"metrics.{m}" for m in metrics])
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["run_id", "name", "experiment", "status", "start", "duration"]
+        + [f"params.{p}" for p in params]
+        + [f"metrics.{m}" for m in metrics]
+    )
     for r in records:
-        writer.writerow([r.run_id, r.name, r.experiment, r.status, r.start, r.duration]
-                        + [r.params.get(p, "") for p in params]
-                        + [r.metrics.get(m, "") for m in metrics])
-    return out.getvalue()
+        writer.writerow(
+            [r.run_id, r.name, r.experiment, r.status, r.start, r.duration]
+            + [r.params.get(p, "") for p in params]
+            + [r.metrics.get(m, "") for m in metrics]
+        )
+    return out.getvalue().rstrip("\n")
 
 
 def _num(value: float | None) -> str:
@@ -108,23 +107,28 @@ def _short(value: object) -> str:
 
 
 def show(session: Session, ref: str, fmt: str = "text") -> str:
-    record = tracker(session).get_run(ref)
+    record = session.tracker().get_run(ref)
     if fmt == "json":
         return record.to_json()
-    from nbops.display import render_text
+    from nbops.display import MAX_PARAMS, render_text
 
     lines = [render_text(record, "saved", "")]
+    if len(record.params) > MAX_PARAMS:
+        lines.append("all params:")
+        lines += [f"    {k} = {v!r}" for k, v in sorted(record.params.items())]
     if record.context.notebook or record.context.git_commit:
         dirty = " (dirty)" if record.context.git_dirty else ""
-        lines.append(f"notebook: {record.context.notebook or '?'}  git: "
-                     f"{(record.context.git_commit or '-')[:10]}{dirty}")
+        lines.append(
+            f"notebook: {record.context.notebook or '?'}  git: "
+            f"{(record.context.git_commit or '-')[:10]}{dirty}"
+        )
     if record.code:
         lines += ["code:", *("    " + ln for ln in record.code.splitlines())]
     return "\n".join(lines)
 
 
 def diff(session: Session, ref_a: str, ref_b: str, fmt: str = "text") -> str:
-    store = tracker(session)
+    store = session.tracker()
     result = diff_records(store.get_run(ref_a), store.get_run(ref_b))
     if fmt == "json":
         from dataclasses import asdict
@@ -135,7 +139,7 @@ def diff(session: Session, ref_a: str, ref_b: str, fmt: str = "text") -> str:
 
 def sync(session: Session) -> tuple[str, bool]:
     """Deliver the spool; returns (report, everything delivered)."""
-    report = sync_spool(session.config, tracker(session))
+    report = sync_spool(session.config, session.tracker())
     lines = [f"delivered {len(report.delivered)} run(s) to {session.config.tracking_uri}"]
     lines += [f"  {r.record_id[:8]} -> run {r.run_id}" for r in report.delivered]
     for record, reason in report.failed:

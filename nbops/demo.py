@@ -38,7 +38,10 @@ def run_demo(folder: str | Path = "demo") -> str:
     os.environ["NBOPS_NOTEBOOK"] = str(workspace / EXAMPLE)  # no server to ask: tell the kernel
     try:
         papermill.execute_notebook(
-            str(workspace / EXAMPLE), str(output), cwd=str(workspace), kernel_name="python3",
+            str(workspace / EXAMPLE),
+            str(output),
+            cwd=str(workspace),
+            kernel_name="python3",
             progress_bar=False,
         )
     except papermill.PapermillExecutionError as exc:

@@ -111,7 +111,8 @@ def _rows(record: RunRecord, state: str) -> list[tuple[str, str]]:
     """The labelled middle lines; empty sections are left out to keep the summary short."""
     rows: list[tuple[str, str]] = []
     if record.params:
-        items = [f"{k}={_truncate(_plain(v), MAX_VALUE)}" for k, v in record.params.items()]
+        ordered = sorted(record.params.items(), key=lambda kv: "." in kv[0])  # cell's own first
+        items = [f"{k}={_truncate(_plain(v), MAX_VALUE)}" for k, v in ordered]
         rows.append(("params", _limited(items, MAX_PARAMS)))
     if record.metrics:
         items = [f"{k}={format_number(v)}" for k, v in record.metrics.items()]

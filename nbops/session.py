@@ -51,9 +51,10 @@ class Session:
 
     @functools.cached_property
     def writer(self) -> Writer:
-        return Writer(self.config, tracker_factory=self._tracker)
+        return Writer(self.config, tracker_factory=self.tracker)
 
-    def _tracker(self) -> Tracker:
+    def tracker(self) -> Tracker:
+        """The store, with records completed (:meth:`finalize`) before they are written."""
         from nbops.store.mlflow_store import MlflowTracker
 
         return FinalizingTracker(MlflowTracker(self.config), self)
@@ -62,7 +63,12 @@ class Session:
         self, code: str, ns: MutableMapping[str, Any], options: CaptureOptions, raw: str
     ) -> Capture:
         return Capture(
-            code, ns, options, root=self.config.project_root, file_cache=self.file_cache, raw_code=raw
+            code,
+            ns,
+            options,
+            root=self.config.project_root,
+            file_cache=self.file_cache,
+            raw_code=raw,
         )
 
     def commit(
@@ -123,7 +129,9 @@ class Session:
         notebook = (partial.notebook, partial.notebook_source)
         if not partial.notebook:
             notebook = self._find_notebook()
-        record.context = ctx.build_context(self.config.project_root, set(partial.packages), notebook)
+        record.context = ctx.build_context(
+            self.config.project_root, set(partial.packages), notebook
+        )
         record.experiment = record.experiment or experiment_for(notebook[0], self.config)
         return True
 
@@ -155,4 +163,3 @@ class FinalizingTracker:
 
     def get_run(self, ref: str) -> RunRecord:
         return self.inner.get_run(ref)
-

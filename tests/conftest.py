@@ -14,8 +14,14 @@ from nbops.config import Config, load_config
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh project folder as the working directory, with no nbops env vars set."""
-    for key in ("MLFLOW_TRACKING_URI", "NBOPS_TRACKING_URI", "NBOPS_NOTEBOOK", "NBOPS_ASYNC_WRITE",
-                "NBOPS_EXPERIMENT", "JPY_SESSION_NAME"):
+    for key in (
+        "MLFLOW_TRACKING_URI",
+        "NBOPS_TRACKING_URI",
+        "NBOPS_NOTEBOOK",
+        "NBOPS_ASYNC_WRITE",
+        "NBOPS_EXPERIMENT",
+        "JPY_SESSION_NAME",
+    ):
         monkeypatch.delenv(key, raising=False)
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
     monkeypatch.chdir(tmp_path)

@@ -110,7 +110,9 @@ class Capture:
         try:
             return fn()
         except Exception as exc:  # capture must never break the cell
-            self.record.warnings.append(f"nbops could not record {what}: {type(exc).__name__}: {exc}")
+            self.record.warnings.append(
+                f"nbops could not record {what}: {type(exc).__name__}: {exc}"
+            )
             return None
 
     def _auto_params(self) -> None:
@@ -174,4 +176,3 @@ def _status(error: BaseException | None) -> tuple[Status, str | None]:
         return "FINISHED", None
     status: Status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
     return status, f"{type(error).__name__}: {error}"
-

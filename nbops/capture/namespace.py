@@ -157,9 +157,9 @@ def as_number(value: Any) -> float | None:
         return None
     if isinstance(value, int | float):
         return float(value)
-    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
-        if getattr(value.dtype, "kind", "") in "iuf":
-            return float(value)
+    is_numpy = type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0
+    if is_numpy and getattr(value.dtype, "kind", "") in "iuf":
+        return float(value)
     return None
 
 

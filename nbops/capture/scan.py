@@ -59,12 +59,16 @@ def scan_cell(code: str) -> CellScan:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             _record_call(node, result)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if looks_like_path(node.value):
-                strings.append((node.lineno, node.col_offset, node.value))
+        elif _is_path_literal(node):
+            strings.append((node.lineno, node.col_offset, node.value))
     result.calls.sort(key=lambda call: call.line)
     result.paths = list(dict.fromkeys(text for *_, text in sorted(strings)))
     return result
+
+
+def _is_path_literal(node: ast.AST) -> bool:
+    is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+    return is_text and looks_like_path(node.value)  # type: ignore[attr-defined]
 
 
 def _names(stmt: ast.stmt) -> tuple[set[str], set[str]]:
@@ -109,12 +113,18 @@ def _literal_assignments(stmt: ast.stmt, out: dict[str, Any]) -> None:
             ok, literal = _literal(value)
             if ok:
                 out[target.id] = literal
-        elif isinstance(target, ast.Tuple | ast.List) and isinstance(value, ast.Tuple | ast.List):
-            if len(target.elts) == len(value.elts):
-                for elt, val in zip(target.elts, value.elts, strict=True):
-                    ok, literal = _literal(val)
-                    if ok and isinstance(elt, ast.Name):
-                        out[elt.id] = literal
+        elif _same_length_sequences(target, value):
+            for elt, val in zip(target.elts, value.elts, strict=True):  # type: ignore[attr-defined]
+                ok, literal = _literal(val)
+                if ok and isinstance(elt, ast.Name):
+                    out[elt.id] = literal
+
+
+def _same_length_sequences(target: ast.expr, value: ast.expr) -> bool:
+    sequences = ast.Tuple | ast.List
+    if not (isinstance(target, sequences) and isinstance(value, sequences)):
+        return False
+    return len(target.elts) == len(value.elts)
 
 
 def _literal(node: ast.expr) -> tuple[bool, Any]:

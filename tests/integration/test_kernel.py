@@ -29,7 +29,11 @@ def execute(project: Path, name: str, **parameters: object) -> nbformat.Notebook
     shutil.copyfile(NOTEBOOKS / name, source)
     out = project / f"out_{len(list(project.glob('out_*')))}_{name}"
     return papermill.execute_notebook(
-        str(source), str(out), parameters=parameters, cwd=str(project), kernel_name="python3",
+        str(source),
+        str(out),
+        parameters=parameters,
+        cwd=str(project),
+        kernel_name="python3",
         progress_bar=False,
     )
 
@@ -56,8 +60,9 @@ def test_raising_cell_through_a_kernel(project: Path, config: Config) -> None:
     source = project / "raising.ipynb"
     shutil.copyfile(NOTEBOOKS / "track_raising_cell.ipynb", source)
     nb = nbformat.read(source, as_version=4)
-    NotebookClient(nb, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(project)}}).execute()
+    NotebookClient(
+        nb, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(project)}}
+    ).execute()
     errors = [o for o in nb.cells[1].outputs if o.output_type == "error"]
     assert [(e.ename, e.evalue) for e in errors] == [("ValueError", "column price is missing")]
     assert "the kernel is still usable" in nb.cells[2].outputs[0].text

@@ -66,7 +66,9 @@ def test_training_cell_records_params_metrics_data_and_model(shell: Any, config:
     assert any(a.path == "model" for a in client.list_artifacts(run.info.run_id))
 
 
-def test_same_data_same_fingerprint_and_last_row_edit_changes_it(shell: Any, config: Config) -> None:
+def test_same_data_same_fingerprint_and_last_row_edit_changes_it(
+    shell: Any, config: Config
+) -> None:
     shell.run_cell(SETUP)
     track(shell, TRAIN)
     track(shell, TRAIN)

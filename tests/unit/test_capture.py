@@ -28,8 +28,17 @@ def run(code: str, ns: dict[str, Any], tmp_path: Path, **options: Any):
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("accuracy", True), ("val_accuracy", True), ("test_f1", True), ("roc_auc_test", True),
-     ("rmse", True), ("r2", True), ("n_estimators", False), ("accurate", False), ("f10", False)],
+    [
+        ("accuracy", True),
+        ("val_accuracy", True),
+        ("test_f1", True),
+        ("roc_auc_test", True),
+        ("rmse", True),
+        ("r2", True),
+        ("n_estimators", False),
+        ("accurate", False),
+        ("f10", False),
+    ],
 )
 def test_metric_vocabulary(name: str, expected: bool) -> None:
     assert is_metric_name(name) is expected
@@ -40,7 +49,8 @@ def test_metrics_from_sklearn_functions_score_and_names(tmp_path: Path) -> None:
     X = np.arange(8.0).reshape(4, 2)
     ns.update(X=X, LogisticRegression=LogisticRegression)
     code = (
-        "quality = f1_score(y, p)\nm = LogisticRegression().fit(X, y)\nfit_quality = m.score(X, y)\n"
+        "quality = f1_score(y, p)\nm = LogisticRegression().fit(X, y)\n"
+        "fit_quality = m.score(X, y)\n"
         "val_loss = 0.5 * 2\nthreshold = 0.5\ncount = len(y)\nflag = True\n"
     )
     record, _ = run(code, ns, tmp_path)
@@ -50,7 +60,11 @@ def test_metrics_from_sklearn_functions_score_and_names(tmp_path: Path) -> None:
 
 
 def test_estimator_params_and_random_state_warning(tmp_path: Path) -> None:
-    ns: dict[str, Any] = {"LogisticRegression": LogisticRegression, "X": np.eye(4), "y": [0, 1, 0, 1]}
+    ns: dict[str, Any] = {
+        "LogisticRegression": LogisticRegression,
+        "X": np.eye(4),
+        "y": [0, 1, 0, 1],
+    }
     record, payload = run("clf = LogisticRegression(C=2.0)\nclf.fit(X, y)\n", ns, tmp_path)
     assert record.params["clf.C"] == 2.0
     assert record.params["clf.random_state"] is None
@@ -77,7 +91,10 @@ def test_inputs_outputs_and_in_place_changes(tmp_path: Path) -> None:
     outputs = {d.name: d for d in record.outputs()}
     assert set(inputs) == {"df"} and set(outputs) == {"df", "clean"}
     assert inputs["df"].fingerprint != outputs["df"].fingerprint
-    assert outputs["clean"].shape == [2, 2] and outputs["clean"].columns == {"a": "float64", "b": "str"}
+    assert outputs["clean"].shape == [2, 2] and outputs["clean"].columns == {
+        "a": "float64",
+        "b": "str",
+    }
 
 
 def test_unhashable_data_is_recorded_as_unhashed_not_an_error(tmp_path: Path) -> None:

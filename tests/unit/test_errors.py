@@ -10,7 +10,8 @@ from nbops import errors
 
 
 @pytest.mark.parametrize(
-    "cls", [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.NbopsError)]
+    "cls",
+    [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.NbopsError)],
 )
 def test_every_error_pickles_with_its_fields_and_fix(cls: type[errors.NbopsError]) -> None:
     err = cls("cell 3 is broken", fix="tag it `skip`", cell=3, path="nb.ipynb")
@@ -22,7 +23,9 @@ def test_every_error_pickles_with_its_fields_and_fix(cls: type[errors.NbopsError
 
 
 def test_exit_codes_are_distinct_per_class() -> None:
-    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.NbopsError)]
+    classes = [
+        c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.NbopsError)
+    ]
     codes = [c.exit_code for c in classes if c is not errors.NbopsError]
     assert all(code > 0 for code in codes)
     assert len(set(codes)) >= len(codes) - 2  # usage and config errors share the "bad input" code

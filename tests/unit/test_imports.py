@@ -29,6 +29,6 @@ def test_load_ext_does_not_import_heavy_libraries() -> None:
 
 
 def test_importing_nbops_alone_is_cheap() -> None:
-    code = "import sys, nbops; print(sorted(set(sys.modules) & set(%r)))" % (HEAVY,)
+    code = f"import sys, nbops; print(sorted(set(sys.modules) & set({HEAVY!r})))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,0 +1,412 @@
+"""Reading a tagged notebook into a :class:`~nbops.notebook.plan.Plan` (cells grouped into steps).
+
+Only the cells and their tags are read here; which variables flow between steps is
+:mod:`nbops.notebook.dataflow`'s job. nbformat is imported inside :func:`parse_notebook`:
+with jupyter_server installed it takes about a second to import.
+
+Splitting rules (see :mod:`nbops.notebook.tags` for the vocabulary):
+
+* a ``step:NAME`` cell starts a step; untagged cells join the step above them (below Kale's
+  ``imports``/``functions``/``pipeline-metrics`` cells they join that block, as in Kale);
+* untagged code cells before the first step form an implicit step named ``prepare``;
+* markdown cells travel with the next code cell's step; they are kept, never run;
+* with no ``step:`` tags, ``split="headings"`` starts a step at each ``## Heading``, otherwise
+  the whole notebook is one step named after the notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import keyword
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+from nbops.errors import NotebookError, UsageError
+from nbops.notebook.plan import Cell, Plan, Step
+from nbops.notebook.tags import (
+    MAX_NAME_LENGTH,
+    PLACEMENT_ROLES,
+    TagMatch,
+    classify,
+    is_step_name,
+    slugify,
+    suggest,
+)
+
+SPLITS = ("tags", "headings")
+IMPLICIT_STEP = "prepare"
+_TRACK_MAGIC = re.compile(r"%%track(\s.*)?")
+_LOAD_EXT = re.compile(r"%(re)?load_ext\s+nbops\s*")
+_H2 = re.compile(r"^##[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_PLAIN = (type(None), bool, int, float, str)
+_NAME_RULE = (
+    f"use lower-case letters, digits and _, starting with a letter, at most {MAX_NAME_LENGTH} "
+    "characters"
+)
+
+
+def cell_error(notebook: str, cell: Cell, problem: str, fix: str, **fields: Any) -> NotebookError:
+    """A :class:`NotebookError` that names the notebook and the cell (number and first line)."""
+    return NotebookError(
+        f"{notebook}, {cell.where}: {problem}", fix=fix, path=notebook, cell=cell.where, **fields
+    )
+
+
+def parse_notebook(path: str | Path, split: str = "tags") -> Plan:
+    """Read ``path`` and group its cells into steps; dataflow is left empty.
+
+    ``split`` applies only when no cell has a ``step:`` tag: ``"headings"`` splits at H2
+    headings, ``"tags"`` keeps the whole notebook as one step.
+    """
+    if split not in SPLITS:
+        raise UsageError(
+            f"unknown split {split!r}", fix=f"use one of: {', '.join(SPLITS)}", split=split
+        )
+    path = Path(path)
+    plan = Plan(name=slugify(path.stem) or "pipeline", notebook=_shown(path))
+    cells = _cells(_read(path), plan)
+    tagged = any(classify(tag).role == "step" for cell in cells for tag in cell.tags)
+    if split == "headings" and tagged:
+        plan.notes.append("the notebook has step: tags, so they split it (not its headings)")
+    splitter = _Splitter(plan, headings=split == "headings" and not tagged)
+    for cell in cells:
+        splitter.add(cell)
+    splitter.finish()
+    return plan
+
+
+def _shown(path: Path) -> str:
+    """The path as the user will recognise it: relative to the working directory if inside."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _read(path: Path) -> Any:
+    """The notebook as an nbformat v4 node, or a NotebookError saying why it is not one."""
+    shown = _shown(path)
+    if not path.is_file():
+        raise NotebookError(
+            f"{shown}: no such notebook", fix="check the path (run from the project folder)",
+            path=shown,
+        )
+    fix = "pass a Jupyter notebook (.ipynb) saved by Jupyter, or repair it with `git checkout`"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NotebookError(f"{shown}: not a notebook (invalid JSON: {exc})", fix=fix,
+                            path=shown) from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise NotebookError(f"{shown}: not a notebook (no list of cells)", fix=fix, path=shown)
+    import nbformat  # lazy: ~1 s to import with jupyter_server installed
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return nbformat.reads(json.dumps(data), as_version=4)
+        except Exception as exc:  # nbformat raises many kinds for malformed notebooks
+            raise NotebookError(f"{shown}: not a valid notebook ({exc})", fix=fix,
+                                path=shown) from None
+
+
+def _cells(nb: Any, plan: Plan) -> list[Cell]:
+    """Cells as promote sees them: ``%%track`` lines and ``%load_ext nbops`` dropped."""
+    cells: list[Cell] = []
+    tracked: list[int] = []
+    for index, node in enumerate(nb.cells):
+        raw_tags = node.get("metadata", {}).get("tags", [])
+        tags = list(dict.fromkeys(t for t in raw_tags if isinstance(t, str)))
+        source = node.get("source", "")
+        if node.cell_type == "code":
+            source, was_tracked = _clean(source)
+            if was_tracked:
+                tracked.append(index + 1)
+            if not source.strip() and not tags:
+                continue
+        kind = node.cell_type if node.cell_type in ("code", "markdown") else "raw"
+        cells.append(Cell(index=index, kind=kind, source=source, tags=tags))
+    if tracked:
+        plan.notes.append(
+            f"removed %%track from cell(s) {_numbers(tracked)}: the pipeline tracks each step"
+        )
+    return cells
+
+
+def _clean(source: str) -> tuple[str, bool]:
+    """Strip a leading ``%%track`` line and drop ``%load_ext nbops`` lines."""
+    lines = source.split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    tracked = bool(lines) and _TRACK_MAGIC.fullmatch(lines[0].rstrip()) is not None
+    if tracked:
+        lines.pop(0)
+    kept = [line for line in lines if not _LOAD_EXT.fullmatch(line.rstrip())]
+    return "\n".join(kept).strip("\n"), tracked
+
+
+def _numbers(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in numbers)
+
+
+def parse_parameters(notebook: str, cell: Cell) -> dict[str, Any]:
+    """The parameters cell's values; anything but ``name = <literal>`` is a NotebookError.
+
+    Papermill injects the values back as Python source and does not check the names, so names
+    must be identifiers (not keywords) and values plain YAML-able literals.
+    """
+    fix = "move computed values out of the parameters cell (compute them in the first step)"
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError as exc:
+        raise cell_error(notebook, cell, f"line {exc.lineno} of the parameters cell is not "
+                         f"Python ({exc.msg})", fix) from None
+    values: dict[str, Any] = {}
+    for stmt in tree.body:
+        line = ast.get_source_segment(cell.source, stmt) or ast.unparse(stmt)
+        target, value = _assignment(stmt)
+        if target is None or value is None:
+            raise cell_error(notebook, cell, f"`{line}` is not a literal assignment", fix,
+                             line=line)
+        if not target.isidentifier() or keyword.iskeyword(target):
+            raise cell_error(notebook, cell, f"parameter name {target!r} is not a Python name",
+                             "use a plain Python identifier", line=line)
+        try:
+            literal = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise cell_error(notebook, cell, f"`{line}` is not a literal value", fix,
+                             line=line) from None
+        if not _plain(literal):
+            raise cell_error(
+                notebook, cell, f"`{line}`: a {type(literal).__name__} cannot be a parameter",
+                "use None, a bool, number, string, list or dict (params.yaml holds only these)",
+                line=line,
+            )
+        values[target] = literal
+    return values
+
+
+def _assignment(stmt: ast.stmt) -> tuple[str | None, ast.expr | None]:
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+        target, value = stmt.targets[0], stmt.value
+    elif isinstance(stmt, ast.AnnAssign):
+        target, value = stmt.target, stmt.value
+    else:
+        return None, None
+    return (target.id, value) if isinstance(target, ast.Name) else (None, None)
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+class _Splitter:
+    """Walks the cells in order and assigns each to the parameters, setup, a step or skip."""
+
+    def __init__(self, plan: Plan, headings: bool) -> None:
+        self.plan = plan
+        self.headings = headings
+        self.current: Step | None = None
+        self.implicit: Step | None = None
+        self.implicit_cells: list[int] = []
+        self.sticky: str | None = None  # the Kale block untagged cells join, if any
+        self.pending: list[Cell] = []  # markdown waiting for the next step's code
+        self.starts: dict[str, Cell] = {}  # step name -> the cell that named it
+        self.ignored: dict[str, list[int]] = {}  # tag -> cell numbers, for notes
+
+    def add(self, cell: Cell) -> None:
+        matches = [classify(tag) for tag in cell.tags]
+        placement = self._placement(cell, matches)
+        if cell.kind != "code":
+            self._add_text(cell, placement)
+            return
+        role = placement.role if placement else None
+        if role is None and self.sticky and not any(m.role in ("prev", "metrics")
+                                                    for m in matches):
+            role = self.sticky
+        if placement is not None and role != "skip":
+            self.sticky = self.sticky if role == "skip" else (
+                role if placement.rule and placement.rule.sticky else None
+            )
+        if role == "skip":
+            self.plan.skipped.extend([*self.pending, cell])
+            self.pending.clear()
+        elif role == "parameters":
+            self._set_parameters(cell)
+        elif role == "setup":
+            self.plan.setup.append(cell)
+        elif role == "metrics_print":
+            self.plan.metrics_cells.append(cell)
+        else:
+            step = self._start(cell, placement) if role == "step" else self._open_step(cell)
+            self._join(step, cell, matches)
+
+    def _placement(self, cell: Cell, matches: list[TagMatch]) -> TagMatch | None:
+        """The one tag that decides where the cell goes (None: untagged); notes the rest."""
+        placing = [m for m in matches if m.role in PLACEMENT_ROLES]
+        if len(placing) > 1:
+            tags = ", ".join(repr(m.tag) for m in placing)
+            raise cell_error(self.plan.notebook, cell, f"the cell has conflicting tags {tags}",
+                             "keep one of them (split the cell if it does both)")
+        placement = placing[0] if placing else None
+        modifiers = [m for m in matches if m.role in ("prev", "metrics")]
+        if modifiers and placement and placement.role not in ("step", "skip"):
+            raise cell_error(
+                self.plan.notebook, cell,
+                f"{modifiers[0].tag!r} belongs on a step's cell, not with {placement.tag!r}",
+                f"remove {modifiers[0].tag!r}, or move the code into a step",
+            )
+        for match in matches:
+            if match.role in ("resource", "unknown"):
+                self.ignored.setdefault(match.tag, []).append(cell.index + 1)
+        if cell.kind != "code" and placement and placement.role not in ("step", "skip"):
+            self.ignored.setdefault(placement.tag, []).append(cell.index + 1)
+            return None
+        return placement
+
+    def _add_text(self, cell: Cell, placement: TagMatch | None) -> None:
+        if placement is not None and placement.role == "skip":
+            self.plan.skipped.append(cell)
+        elif placement is not None:
+            self._join(self._start(cell, placement), cell, [])
+        elif self.headings and (heading := _H2.search(cell.source)):
+            self._join(self._start_heading(cell, heading.group(1)), cell, [])
+        elif self.headings and self.current is not None:
+            self.current.cells.append(cell)
+        else:
+            self.pending.append(cell)
+
+    def _start(self, cell: Cell, match: TagMatch) -> Step:
+        name = match.arg.lower()
+        if not is_step_name(name):
+            example = slugify(match.arg) or "load_data"
+            raise cell_error(self.plan.notebook, cell,
+                             f"step name {match.arg!r} (tag {match.tag!r}) is not a plain name",
+                             f"{_NAME_RULE}, e.g. step:{example}", tag=match.tag)
+        if name in self.starts:
+            first = self.starts[name]
+            raise cell_error(self.plan.notebook, cell,
+                             f"step {name!r} is already started by {first.where}",
+                             "give each step its own name (untagged cells join the step "
+                             "above, so the second tag is not needed)", step=name)
+        return self._new_step(name, cell)
+
+    def _start_heading(self, cell: Cell, heading: str) -> Step:
+        name = slugify(heading) or f"step_{len(self.plan.steps) + 1}"
+        if name in self.starts:
+            raise cell_error(self.plan.notebook, cell,
+                             f"two sections are headed {heading!r} (step {name!r})",
+                             "rename one of the headings, or tag cells with step:NAME",
+                             step=name)
+        return self._new_step(name, cell)
+
+    def _new_step(self, name: str, cell: Cell) -> Step:
+        step = Step(name=name, cells=list(self.pending))
+        self.pending.clear()
+        self.starts[name] = cell
+        self.plan.steps.append(step)
+        self.current = step
+        return step
+
+    def _open_step(self, cell: Cell) -> Step:
+        """The step an untagged cell joins; before any step, the implicit first step."""
+        if self.current is None:
+            self.implicit = Step(name="")
+            self.plan.steps.append(self.implicit)
+            self.current = self.implicit
+        if self.current is self.implicit:
+            self.implicit_cells.append(cell.index + 1)
+        self.current.cells.extend(self.pending)
+        self.pending.clear()
+        return self.current
+
+    def _join(self, step: Step, cell: Cell, matches: list[TagMatch]) -> None:
+        step.cells.append(cell)
+        for match in matches:
+            if match.role == "prev":
+                self._add_prev(step, cell, match)
+            elif match.role == "resource" and match.tag not in step.ignored_tags:
+                step.ignored_tags.append(match.tag)
+
+    def _add_prev(self, step: Step, cell: Cell, match: TagMatch) -> None:
+        name = match.arg.lower()
+        if not is_step_name(name):
+            raise cell_error(self.plan.notebook, cell,
+                             f"{match.tag!r} does not name a step", f"{_NAME_RULE}",
+                             tag=match.tag)
+        if name not in step.explicit_upstream:
+            step.explicit_upstream.append(name)
+
+    def _set_parameters(self, cell: Cell) -> None:
+        first = self.plan.parameters_cell
+        if first is not None:
+            raise cell_error(self.plan.notebook, cell,
+                             f"a second parameters cell ({first.where} is the first)",
+                             "merge the parameters into one cell tagged `parameters`")
+        self.plan.parameters_cell = cell
+        self.plan.parameters = parse_parameters(self.plan.notebook, cell)
+
+    def finish(self) -> None:
+        """Place trailing markdown, drop empty heading sections, name the implicit step."""
+        if self.pending and self.plan.steps:
+            self.plan.steps[-1].cells.extend(self.pending)
+        self._merge_empty_steps()
+        self._name_implicit()
+        if not self.plan.steps:
+            raise NotebookError(
+                f"{self.plan.notebook}: no code to run (every code cell is parameters, setup "
+                "or skip)", fix="tag the cells that do the work with step:NAME",
+                path=self.plan.notebook)
+        for tag, numbers in self.ignored.items():
+            hint = suggest(tag)
+            why = f"did you mean {hint!r}?" if hint else (
+                "a Kale resource tag; steps run locally" if classify(tag).role == "resource"
+                else "not an nbops tag")
+            self.plan.notes.append(f"ignored tag {tag!r} on cell(s) {_numbers(numbers)} ({why})")
+
+    def _merge_empty_steps(self) -> None:
+        """Heading sections without code (conclusions, plots tagged skip) join a neighbour."""
+        kept: list[Step] = []
+        carry: list[Cell] = []
+        for step in self.plan.steps:
+            if any(c.kind == "code" for c in step.cells):
+                step.cells[:0] = carry
+                carry = []
+                kept.append(step)
+            elif kept:
+                kept[-1].cells.extend(step.cells)
+            else:
+                carry.extend(step.cells)
+        self.plan.steps = kept
+        if self.headings:
+            names = ", ".join(s.name for s in kept if s is not self.implicit)
+            self.plan.notes.append(f"split at ## headings into steps: {names or '(none)'}")
+
+    def _name_implicit(self) -> None:
+        if self.implicit is None or self.implicit not in self.plan.steps:
+            return
+        cells = _numbers(self.implicit_cells)
+        if len(self.plan.steps) == 1:
+            self.implicit.name = self.plan.name[:MAX_NAME_LENGTH]
+            self.plan.notes.append(
+                f"no step:NAME tags: the whole notebook is one step, {self.implicit.name!r} "
+                "(tag cells with step:NAME, or split at ## headings, to get several)"
+            )
+            return
+        name, n = IMPLICIT_STEP, 1
+        while name in self.starts:
+            n += 1
+            name = f"{IMPLICIT_STEP}_{n}"
+        self.implicit.name = name
+        self.plan.notes.append(
+            f"cell(s) {cells} come before the first step and form a step named {name!r}"
+        )
