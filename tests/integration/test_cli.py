@@ -59,7 +59,8 @@ def test_show_by_name_and_diff_shows_param_and_metric_change(two_runs: Any, caps
     data = json.loads(capsys.readouterr().out)
     assert data["params_changed"]["n_estimators"] == [3, 8]
     accuracy = data["metrics"]["accuracy"]
-    assert accuracy["delta"] == pytest.approx(accuracy["b"] - accuracy["a"]) and accuracy["delta"] > 0
+    assert accuracy["delta"] == pytest.approx(accuracy["b"] - accuracy["a"])
+    assert accuracy["delta"] > 0
 
 
 def test_unknown_run_is_a_clear_error_with_its_exit_code(two_runs: Any, capsys: Any) -> None:
