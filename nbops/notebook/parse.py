@@ -91,15 +91,17 @@ def _read(path: Path) -> Any:
     shown = _shown(path)
     if not path.is_file():
         raise NotebookError(
-            f"{shown}: no such notebook", fix="check the path (run from the project folder)",
+            f"{shown}: no such notebook",
+            fix="check the path (run from the project folder)",
             path=shown,
         )
     fix = "pass a Jupyter notebook (.ipynb) saved by Jupyter, or repair it with `git checkout`"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NotebookError(f"{shown}: not a notebook (invalid JSON: {exc})", fix=fix,
-                            path=shown) from None
+        raise NotebookError(
+            f"{shown}: not a notebook (invalid JSON: {exc})", fix=fix, path=shown
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise NotebookError(f"{shown}: not a notebook (no list of cells)", fix=fix, path=shown)
     import nbformat  # lazy: ~1 s to import with jupyter_server installed
@@ -109,8 +111,9 @@ def _read(path: Path) -> Any:
         try:
             return nbformat.reads(json.dumps(data), as_version=4)
         except Exception as exc:  # nbformat raises many kinds for malformed notebooks
-            raise NotebookError(f"{shown}: not a valid notebook ({exc})", fix=fix,
-                                path=shown) from None
+            raise NotebookError(
+                f"{shown}: not a valid notebook ({exc})", fix=fix, path=shown
+            ) from None
 
 
 def _cells(nb: Any, plan: Plan) -> list[Cell]:
@@ -162,26 +165,39 @@ def parse_parameters(notebook: str, cell: Cell) -> dict[str, Any]:
     try:
         tree = ast.parse(cell.source)
     except SyntaxError as exc:
-        raise cell_error(notebook, cell, f"line {exc.lineno} of the parameters cell is not "
-                         f"Python ({exc.msg})", fix) from None
+        raise cell_error(
+            notebook,
+            cell,
+            f"line {exc.lineno} of the parameters cell is not Python ({exc.msg})",
+            fix,
+        ) from None
     values: dict[str, Any] = {}
     for stmt in tree.body:
         line = ast.get_source_segment(cell.source, stmt) or ast.unparse(stmt)
         target, value = _assignment(stmt)
         if target is None or value is None:
-            raise cell_error(notebook, cell, f"`{line}` is not a literal assignment", fix,
-                             line=line)
+            raise cell_error(
+                notebook, cell, f"`{line}` is not a literal assignment", fix, line=line
+            )
         if not target.isidentifier() or keyword.iskeyword(target):
-            raise cell_error(notebook, cell, f"parameter name {target!r} is not a Python name",
-                             "use a plain Python identifier", line=line)
+            raise cell_error(
+                notebook,
+                cell,
+                f"parameter name {target!r} is not a Python name",
+                "use a plain Python identifier",
+                line=line,
+            )
         try:
             literal = ast.literal_eval(value)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            raise cell_error(notebook, cell, f"`{line}` is not a literal value", fix,
-                             line=line) from None
+            raise cell_error(
+                notebook, cell, f"`{line}` is not a literal value", fix, line=line
+            ) from None
         if not _plain(literal):
             raise cell_error(
-                notebook, cell, f"`{line}`: a {type(literal).__name__} cannot be a parameter",
+                notebook,
+                cell,
+                f"`{line}`: a {type(literal).__name__} cannot be a parameter",
                 "use None, a bool, number, string, list or dict (params.yaml holds only these)",
                 line=line,
             )
@@ -230,12 +246,13 @@ class _Splitter:
             self._add_text(cell, placement)
             return
         role = placement.role if placement else None
-        if role is None and self.sticky and not any(m.role in ("prev", "metrics")
-                                                    for m in matches):
+        if role is None and self.sticky and not any(m.role in ("prev", "metrics") for m in matches):
             role = self.sticky
         if placement is not None and role != "skip":
-            self.sticky = self.sticky if role == "skip" else (
-                role if placement.rule and placement.rule.sticky else None
+            self.sticky = (
+                self.sticky
+                if role == "skip"
+                else (role if placement.rule and placement.rule.sticky else None)
             )
         if role == "skip":
             self.plan.skipped.extend([*self.pending, cell])
@@ -255,13 +272,18 @@ class _Splitter:
         placing = [m for m in matches if m.role in PLACEMENT_ROLES]
         if len(placing) > 1:
             tags = ", ".join(repr(m.tag) for m in placing)
-            raise cell_error(self.plan.notebook, cell, f"the cell has conflicting tags {tags}",
-                             "keep one of them (split the cell if it does both)")
+            raise cell_error(
+                self.plan.notebook,
+                cell,
+                f"the cell has conflicting tags {tags}",
+                "keep one of them (split the cell if it does both)",
+            )
         placement = placing[0] if placing else None
         modifiers = [m for m in matches if m.role in ("prev", "metrics")]
         if modifiers and placement and placement.role not in ("step", "skip"):
             raise cell_error(
-                self.plan.notebook, cell,
+                self.plan.notebook,
+                cell,
                 f"{modifiers[0].tag!r} belongs on a step's cell, not with {placement.tag!r}",
                 f"remove {modifiers[0].tag!r}, or move the code into a step",
             )
@@ -289,24 +311,35 @@ class _Splitter:
         name = match.arg.lower()
         if not is_step_name(name):
             example = slugify(match.arg) or "load_data"
-            raise cell_error(self.plan.notebook, cell,
-                             f"step name {match.arg!r} (tag {match.tag!r}) is not a plain name",
-                             f"{_NAME_RULE}, e.g. step:{example}", tag=match.tag)
+            raise cell_error(
+                self.plan.notebook,
+                cell,
+                f"step name {match.arg!r} (tag {match.tag!r}) is not a plain name",
+                f"{_NAME_RULE}, e.g. step:{example}",
+                tag=match.tag,
+            )
         if name in self.starts:
             first = self.starts[name]
-            raise cell_error(self.plan.notebook, cell,
-                             f"step {name!r} is already started by {first.where}",
-                             "give each step its own name (untagged cells join the step "
-                             "above, so the second tag is not needed)", step=name)
+            raise cell_error(
+                self.plan.notebook,
+                cell,
+                f"step {name!r} is already started by {first.where}",
+                "give each step its own name (untagged cells join the step "
+                "above, so the second tag is not needed)",
+                step=name,
+            )
         return self._new_step(name, cell)
 
     def _start_heading(self, cell: Cell, heading: str) -> Step:
         name = slugify(heading) or f"step_{len(self.plan.steps) + 1}"
         if name in self.starts:
-            raise cell_error(self.plan.notebook, cell,
-                             f"two sections are headed {heading!r} (step {name!r})",
-                             "rename one of the headings, or tag cells with step:NAME",
-                             step=name)
+            raise cell_error(
+                self.plan.notebook,
+                cell,
+                f"two sections are headed {heading!r} (step {name!r})",
+                "rename one of the headings, or tag cells with step:NAME",
+                step=name,
+            )
         return self._new_step(name, cell)
 
     def _new_step(self, name: str, cell: Cell) -> Step:
@@ -340,18 +373,25 @@ class _Splitter:
     def _add_prev(self, step: Step, cell: Cell, match: TagMatch) -> None:
         name = match.arg.lower()
         if not is_step_name(name):
-            raise cell_error(self.plan.notebook, cell,
-                             f"{match.tag!r} does not name a step", f"{_NAME_RULE}",
-                             tag=match.tag)
+            raise cell_error(
+                self.plan.notebook,
+                cell,
+                f"{match.tag!r} does not name a step",
+                f"{_NAME_RULE}",
+                tag=match.tag,
+            )
         if name not in step.explicit_upstream:
             step.explicit_upstream.append(name)
 
     def _set_parameters(self, cell: Cell) -> None:
         first = self.plan.parameters_cell
         if first is not None:
-            raise cell_error(self.plan.notebook, cell,
-                             f"a second parameters cell ({first.where} is the first)",
-                             "merge the parameters into one cell tagged `parameters`")
+            raise cell_error(
+                self.plan.notebook,
+                cell,
+                f"a second parameters cell ({first.where} is the first)",
+                "merge the parameters into one cell tagged `parameters`",
+            )
         self.plan.parameters_cell = cell
         self.plan.parameters = parse_parameters(self.plan.notebook, cell)
 
@@ -364,13 +404,21 @@ class _Splitter:
         if not self.plan.steps:
             raise NotebookError(
                 f"{self.plan.notebook}: no code to run (every code cell is parameters, setup "
-                "or skip)", fix="tag the cells that do the work with step:NAME",
-                path=self.plan.notebook)
+                "or skip)",
+                fix="tag the cells that do the work with step:NAME",
+                path=self.plan.notebook,
+            )
         for tag, numbers in self.ignored.items():
             hint = suggest(tag)
-            why = f"did you mean {hint!r}?" if hint else (
-                "a Kale resource tag; steps run locally" if classify(tag).role == "resource"
-                else "not an nbops tag")
+            why = (
+                f"did you mean {hint!r}?"
+                if hint
+                else (
+                    "a Kale resource tag; steps run locally"
+                    if classify(tag).role == "resource"
+                    else "not an nbops tag"
+                )
+            )
             self.plan.notes.append(f"ignored tag {tag!r} on cell(s) {_numbers(numbers)} ({why})")
 
     def _merge_empty_steps(self) -> None:

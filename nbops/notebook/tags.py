@@ -71,8 +71,7 @@ TAGS: tuple[TagRule, ...] = (
         "parameters",
         "parameters",
         "papermill",
-        "The pipeline's parameters (one cell; literal assignments only), written to "
-        "`params.yaml`.",
+        "The pipeline's parameters (one cell; literal assignments only), written to `params.yaml`.",
     ),
     TagRule("pipeline-parameters", "parameters", "kale", "Kale's spelling of `parameters`."),
     TagRule(
