@@ -111,7 +111,7 @@ class NbopsMagics(Magics):
     def _record(self, capture: Any, error: BaseException | None) -> None:
         """Spool and queue the record, show the summary; never raises into the cell."""
         try:
-            handle = _DisplaySlot()
+            handle = _DisplaySlot(live=_updates_in_place(self.shell))
             record, entry = self.session.commit(capture, error, on_done=handle.done)
             handle.show(record, saved=entry is not None)
         except Exception as exc:  # last line of defence: the cell's result stands
@@ -140,7 +140,8 @@ class NbopsMagics(Magics):
 class _DisplaySlot:
     """The summary under the cell, updated in place when the background write finishes."""
 
-    def __init__(self) -> None:
+    def __init__(self, live: bool) -> None:
+        self.live = live  # a terminal cannot update output in place: print only failures
         self.lock = threading.Lock()
         self.handle: Any = None
         self.outcome: tuple[RunRecord, BaseException | None] | None = None
@@ -158,14 +159,23 @@ class _DisplaySlot:
     def done(self, record: RunRecord, error: BaseException | None) -> None:
         with self.lock:
             self.outcome = (record, error)
-            if self.handle is not None:
+            if self.handle is None:
+                return
+            if self.live:
                 self.handle.update(_summary(record, error))
+            elif error is not None:
+                print(repr(_summary(record, error)))
 
 
 def _summary(record: RunRecord, error: BaseException | None) -> Summary:
     if error is None:
         return Summary(record, "saved")
     return Summary(record, "local", f"MLflow write failed: {error}")
+
+
+def _updates_in_place(shell: Any) -> bool:
+    """Kernels (Jupyter, VS Code) update a displayed output by id; a terminal cannot."""
+    return type(shell).__name__ != "TerminalInteractiveShell" and hasattr(shell, "kernel")
 
 
 def _quiet(raw: str) -> bool:

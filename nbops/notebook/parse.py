@@ -41,7 +41,9 @@ IMPLICIT_STEP = "prepare"
 _TRACK_MAGIC = re.compile(r"%%track(\s.*)?")
 _LOAD_EXT = re.compile(r"%(re)?load_ext\s+nbops\s*")
 _H2 = re.compile(r"^##[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_MODIFIERS = ("prev", "metrics")  # tags that say something about the cell's step
 _PLAIN = (type(None), bool, int, float, str)
+_PLAIN_HINT = "use None, a bool, number, string, list or dict (what params.yaml holds); "
 _NAME_RULE = (
     f"use lower-case letters, digits and _, starting with a letter, at most {MAX_NAME_LENGTH} "
     "characters"
@@ -165,44 +167,32 @@ def parse_parameters(notebook: str, cell: Cell) -> dict[str, Any]:
     try:
         tree = ast.parse(cell.source)
     except SyntaxError as exc:
-        raise cell_error(
-            notebook,
-            cell,
-            f"line {exc.lineno} of the parameters cell is not Python ({exc.msg})",
-            fix,
-        ) from None
+        problem = f"line {exc.lineno} of the parameters cell is not Python ({exc.msg})"
+        raise cell_error(notebook, cell, problem, fix) from None
     values: dict[str, Any] = {}
     for stmt in tree.body:
         line = ast.get_source_segment(cell.source, stmt) or ast.unparse(stmt)
         target, value = _assignment(stmt)
         if target is None or value is None:
-            raise cell_error(
-                notebook, cell, f"`{line}` is not a literal assignment", fix, line=line
-            )
-        if not target.isidentifier() or keyword.iskeyword(target):
-            raise cell_error(
-                notebook,
-                cell,
-                f"parameter name {target!r} is not a Python name",
-                "use a plain Python identifier",
-                line=line,
-            )
-        try:
-            literal = ast.literal_eval(value)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            raise cell_error(
-                notebook, cell, f"`{line}` is not a literal value", fix, line=line
-            ) from None
-        if not _plain(literal):
-            raise cell_error(
-                notebook,
-                cell,
-                f"`{line}`: a {type(literal).__name__} cannot be a parameter",
-                "use None, a bool, number, string, list or dict (params.yaml holds only these)",
-                line=line,
-            )
-        values[target] = literal
+            problem, hint = f"`{line}` is not a literal assignment", "one `name = value` a line; "
+        elif not target.isidentifier() or keyword.iskeyword(target):
+            problem, hint = f"parameter name {target!r} is not a Python name", "rename it; "
+        else:
+            ok, literal = _literal(value)
+            if ok:
+                values[target] = literal
+                continue
+            problem, hint = f"`{line}` is not a literal value", _PLAIN_HINT
+        raise cell_error(notebook, cell, problem, f"{hint}{fix}", line=line)
     return values
+
+
+def _literal(node: ast.expr) -> tuple[bool, Any]:
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+    return _plain(value), value
 
 
 def _assignment(stmt: ast.stmt) -> tuple[str | None, ast.expr | None]:
@@ -239,21 +229,20 @@ class _Splitter:
         self.starts: dict[str, Cell] = {}  # step name -> the cell that named it
         self.ignored: dict[str, list[int]] = {}  # tag -> cell numbers, for notes
 
+    def _fail(self, cell: Cell, problem: str, fix: str, **fields: Any) -> NotebookError:
+        return cell_error(self.plan.notebook, cell, problem, fix, **fields)
+
     def add(self, cell: Cell) -> None:
         matches = [classify(tag) for tag in cell.tags]
         placement = self._placement(cell, matches)
         if cell.kind != "code":
-            self._add_text(cell, placement)
+            self._add_text(cell, placement, matches)
             return
         role = placement.role if placement else None
-        if role is None and self.sticky and not any(m.role in ("prev", "metrics") for m in matches):
+        if role is None and self.sticky and not any(m.role in _MODIFIERS for m in matches):
             role = self.sticky
-        if placement is not None and role != "skip":
-            self.sticky = (
-                self.sticky
-                if role == "skip"
-                else (role if placement.rule and placement.rule.sticky else None)
-            )
+        if placement is not None and role != "skip":  # Kale: skip does not end a block
+            self.sticky = role if placement.rule and placement.rule.sticky else None
         if role == "skip":
             self.plan.skipped.extend([*self.pending, cell])
             self.pending.clear()
@@ -272,21 +261,14 @@ class _Splitter:
         placing = [m for m in matches if m.role in PLACEMENT_ROLES]
         if len(placing) > 1:
             tags = ", ".join(repr(m.tag) for m in placing)
-            raise cell_error(
-                self.plan.notebook,
-                cell,
-                f"the cell has conflicting tags {tags}",
-                "keep one of them (split the cell if it does both)",
-            )
+            problem = f"the cell has conflicting tags {tags}"
+            raise self._fail(cell, problem, "keep one of them (split the cell if it does both)")
         placement = placing[0] if placing else None
-        modifiers = [m for m in matches if m.role in ("prev", "metrics")]
+        modifiers = [m for m in matches if m.role in _MODIFIERS]
         if modifiers and placement and placement.role not in ("step", "skip"):
-            raise cell_error(
-                self.plan.notebook,
-                cell,
-                f"{modifiers[0].tag!r} belongs on a step's cell, not with {placement.tag!r}",
-                f"remove {modifiers[0].tag!r}, or move the code into a step",
-            )
+            tag = modifiers[0].tag
+            problem = f"{tag!r} belongs on a step's cell, not with {placement.tag!r}"
+            raise self._fail(cell, problem, f"remove {tag!r}, or move the code into a step")
         for match in matches:
             if match.role in ("resource", "unknown"):
                 self.ignored.setdefault(match.tag, []).append(cell.index + 1)
@@ -295,11 +277,11 @@ class _Splitter:
             return None
         return placement
 
-    def _add_text(self, cell: Cell, placement: TagMatch | None) -> None:
+    def _add_text(self, cell: Cell, placement: TagMatch | None, matches: list[TagMatch]) -> None:
         if placement is not None and placement.role == "skip":
             self.plan.skipped.append(cell)
         elif placement is not None:
-            self._join(self._start(cell, placement), cell, [])
+            self._join(self._start(cell, placement), cell, matches)
         elif self.headings and (heading := _H2.search(cell.source)):
             self._join(self._start_heading(cell, heading.group(1)), cell, [])
         elif self.headings and self.current is not None:
@@ -310,36 +292,21 @@ class _Splitter:
     def _start(self, cell: Cell, match: TagMatch) -> Step:
         name = match.arg.lower()
         if not is_step_name(name):
-            example = slugify(match.arg) or "load_data"
-            raise cell_error(
-                self.plan.notebook,
-                cell,
-                f"step name {match.arg!r} (tag {match.tag!r}) is not a plain name",
-                f"{_NAME_RULE}, e.g. step:{example}",
-                tag=match.tag,
-            )
+            problem = f"step name {match.arg!r} (tag {match.tag!r}) is not a plain name"
+            fix = f"{_NAME_RULE}, e.g. step:{slugify(match.arg) or 'load_data'}"
+            raise self._fail(cell, problem, fix, tag=match.tag)
         if name in self.starts:
-            first = self.starts[name]
-            raise cell_error(
-                self.plan.notebook,
-                cell,
-                f"step {name!r} is already started by {first.where}",
-                "give each step its own name (untagged cells join the step "
-                "above, so the second tag is not needed)",
-                step=name,
-            )
+            problem = f"step {name!r} is already started by {self.starts[name].where}"
+            fix = "give each step its own name (untagged cells join the step above them)"
+            raise self._fail(cell, problem, fix, step=name)
         return self._new_step(name, cell)
 
     def _start_heading(self, cell: Cell, heading: str) -> Step:
         name = slugify(heading) or f"step_{len(self.plan.steps) + 1}"
         if name in self.starts:
-            raise cell_error(
-                self.plan.notebook,
-                cell,
-                f"two sections are headed {heading!r} (step {name!r})",
-                "rename one of the headings, or tag cells with step:NAME",
-                step=name,
-            )
+            problem = f"two sections are headed {heading!r} (step {name!r})"
+            fix = "rename one of the headings, or tag cells with step:NAME"
+            raise self._fail(cell, problem, fix, step=name)
         return self._new_step(name, cell)
 
     def _new_step(self, name: str, cell: Cell) -> Step:
@@ -373,25 +340,15 @@ class _Splitter:
     def _add_prev(self, step: Step, cell: Cell, match: TagMatch) -> None:
         name = match.arg.lower()
         if not is_step_name(name):
-            raise cell_error(
-                self.plan.notebook,
-                cell,
-                f"{match.tag!r} does not name a step",
-                f"{_NAME_RULE}",
-                tag=match.tag,
-            )
+            raise self._fail(cell, f"{match.tag!r} does not name a step", _NAME_RULE, tag=match.tag)
         if name not in step.explicit_upstream:
             step.explicit_upstream.append(name)
 
     def _set_parameters(self, cell: Cell) -> None:
         first = self.plan.parameters_cell
         if first is not None:
-            raise cell_error(
-                self.plan.notebook,
-                cell,
-                f"a second parameters cell ({first.where} is the first)",
-                "merge the parameters into one cell tagged `parameters`",
-            )
+            problem = f"a second parameters cell ({first.where} is the first)"
+            raise self._fail(cell, problem, "merge the parameters into the first cell")
         self.plan.parameters_cell = cell
         self.plan.parameters = parse_parameters(self.plan.notebook, cell)
 
@@ -409,17 +366,9 @@ class _Splitter:
                 path=self.plan.notebook,
             )
         for tag, numbers in self.ignored.items():
-            hint = suggest(tag)
-            why = (
-                f"did you mean {hint!r}?"
-                if hint
-                else (
-                    "a Kale resource tag; steps run locally"
-                    if classify(tag).role == "resource"
-                    else "not an nbops tag"
-                )
+            self.plan.notes.append(
+                f"ignored tag {tag!r} on cell(s) {_numbers(numbers)} ({_why_ignored(tag)})"
             )
-            self.plan.notes.append(f"ignored tag {tag!r} on cell(s) {_numbers(numbers)} ({why})")
 
     def _merge_empty_steps(self) -> None:
         """Heading sections without code (conclusions, plots tagged skip) join a neighbour."""
@@ -430,10 +379,12 @@ class _Splitter:
                 step.cells[:0] = carry
                 carry = []
                 kept.append(step)
-            elif kept:
-                kept[-1].cells.extend(step.cells)
             else:
-                carry.extend(step.cells)
+                (kept[-1].cells if kept else carry).extend(step.cells)
+                if not self.headings:
+                    self.plan.notes.append(
+                        f"step {step.name!r} has no code; its cells join the step next to it"
+                    )
         self.plan.steps = kept
         if self.headings:
             names = ", ".join(s.name for s in kept if s is not self.implicit)
@@ -458,3 +409,12 @@ class _Splitter:
         self.plan.notes.append(
             f"cell(s) {cells} come before the first step and form a step named {name!r}"
         )
+
+
+def _why_ignored(tag: str) -> str:
+    role = classify(tag).role
+    if hint := suggest(tag):
+        return f"did you mean {hint!r}?"
+    if role == "unknown":
+        return "not an nbops tag"
+    return "a Kale resource tag; steps run locally" if role == "resource" else "on a text cell"

