@@ -71,6 +71,7 @@ class NbopsMagics(Magics):
             log_model=not args.no_model,
         )
         code = self.shell.transform_cell(cell)
+        self._report_failures()
         try:
             capture = self.session.capture(code, self.shell.user_ns, options, raw=cell)
             capture.begin()
@@ -116,6 +117,17 @@ class NbopsMagics(Magics):
             handle.show(record, saved=entry is not None)
         except Exception as exc:  # last line of defence: the cell's result stands
             self._warn(f"nbops: this cell ran, but could not be recorded: {exc}")
+
+    def _report_failures(self) -> None:
+        """Say, under the next tracked cell, if a background write failed since the last one."""
+        failures = self.session.earlier_failures() if self._session is not None else []
+        if failures:
+            reasons = "; ".join(sorted({f"{type(e).__name__}: {e}" for _, e in failures}))
+            self._warn(
+                f"nbops: {len(failures)} earlier run(s) could not be written to MLflow "
+                f"({reasons}). They are kept in .nbops/spool; fix the store, then run "
+                "`%nbops sync` or `nbops sync`."
+            )
 
     @staticmethod
     def _warn(message: str) -> None:

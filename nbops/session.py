@@ -138,6 +138,10 @@ class Session:
     def flush(self, timeout: float | None = None) -> list[tuple[RunRecord, BaseException]]:
         return self.writer.flush(timeout)
 
+    def earlier_failures(self) -> list[tuple[RunRecord, BaseException]]:
+        """Background writes that failed since the last look (none if nothing was written)."""
+        return self.writer.take_failures() if "writer" in self.__dict__ else []
+
 
 def experiment_for(notebook: str | None, config: Config) -> str:
     """The default experiment: the notebook's stem, else the project folder's name."""

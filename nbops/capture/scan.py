@@ -55,6 +55,7 @@ def scan_cell(code: str) -> CellScan:
         result.stored |= binds
         _literal_assignments(stmt, result.literals)
         _assigned_call(stmt, result.assigned_calls)
+        _chained_fit(stmt, result.fits)
     strings = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
@@ -156,6 +157,18 @@ def _assigned_call(stmt: ast.stmt, out: dict[str, str]) -> None:
     for target in targets:
         if isinstance(target, ast.Name):
             out[target.id] = callee
+
+
+def _chained_fit(stmt: ast.stmt, fits: dict[str, list[str | None]]) -> None:
+    """``model = Ridge(alpha=1).fit(X, y)``: ``model`` is fitted on ``X``."""
+    if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call)):
+        return
+    func = stmt.value.func
+    if isinstance(func, ast.Attribute) and func.attr in FIT_METHODS:
+        args = [a.id if isinstance(a, ast.Name) else None for a in stmt.value.args]
+        for target in stmt.targets:
+            if isinstance(target, ast.Name):
+                fits.setdefault(target.id, args)
 
 
 def _record_call(node: ast.Call, result: CellScan) -> None:

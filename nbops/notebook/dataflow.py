@@ -32,8 +32,8 @@ from nbops.notebook.plan import Artifact, Cell, Plan, Step
 from nbops.notebook.tags import classify
 
 # Names IPython puts in every kernel's namespace.
-_IPYTHON_NAMES = frozenset(
-    "get_ipython display In Out exit quit _ __ ___ _i _ii _iii _ih _oh _dh".split()
+_IPYTHON_NAMES = frozenset({"get_ipython", "display", "In", "Out", "exit", "quit"}) | frozenset(
+    {"_", "__", "___", "_i", "_ii", "_iii", "_ih", "_oh", "_dh"}
 )
 # Cell magics whose body is Python that runs in the kernel's namespace.
 _PYTHON_BODY_MAGICS = frozenset({"time", "timeit", "capture", "prun", "track", "debug"})

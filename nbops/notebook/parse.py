@@ -173,26 +173,26 @@ def parse_parameters(notebook: str, cell: Cell) -> dict[str, Any]:
     for stmt in tree.body:
         line = ast.get_source_segment(cell.source, stmt) or ast.unparse(stmt)
         target, value = _assignment(stmt)
-        if target is None or value is None:
-            problem, hint = f"`{line}` is not a literal assignment", "one `name = value` a line; "
-        elif not target.isidentifier() or keyword.iskeyword(target):
-            problem, hint = f"parameter name {target!r} is not a Python name", "rename it; "
-        else:
-            ok, literal = _literal(value)
-            if ok:
-                values[target] = literal
-                continue
-            problem, hint = f"`{line}` is not a literal value", _PLAIN_HINT
-        raise cell_error(notebook, cell, problem, f"{hint}{fix}", line=line)
+        problem, hint, literal = _check_parameter(target, value, line)
+        if problem or target is None:
+            raise cell_error(notebook, cell, problem, f"{hint}{fix}", line=line)
+        values[target] = literal
     return values
 
 
-def _literal(node: ast.expr) -> tuple[bool, Any]:
+def _check_parameter(target: str | None, value: ast.expr | None, line: str) -> tuple[str, str, Any]:
+    """(problem, fix hint, value); the problem is "" for ``name = <plain literal>``."""
+    if target is None or value is None:
+        return f"`{line}` is not a literal assignment", "one `name = value` a line; ", None
+    if not target.isidentifier() or keyword.iskeyword(target):
+        return f"parameter name {target!r} is not a Python name", "rename it; ", None
     try:
-        value = ast.literal_eval(node)
+        literal = ast.literal_eval(value)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False, None
-    return _plain(value), value
+        return f"`{line}` is not a literal value", "", None
+    if not _plain(literal):
+        return f"`{line}`: a {type(literal).__name__} cannot be a parameter", _PLAIN_HINT, None
+    return "", "", literal
 
 
 def _assignment(stmt: ast.stmt) -> tuple[str | None, ast.expr | None]:
@@ -228,6 +228,10 @@ class _Splitter:
         self.pending: list[Cell] = []  # markdown waiting for the next step's code
         self.starts: dict[str, Cell] = {}  # step name -> the cell that named it
         self.ignored: dict[str, list[int]] = {}  # tag -> cell numbers, for notes
+        self.auto_setup: list[int] = []  # untagged import/def cells before the first step
+
+    def _before_steps(self) -> bool:
+        return self.current is None or self.current is self.implicit
 
     def _fail(self, cell: Cell, problem: str, fix: str, **fields: Any) -> NotebookError:
         return cell_error(self.plan.notebook, cell, problem, fix, **fields)
@@ -248,7 +252,8 @@ class _Splitter:
             self.pending.clear()
         elif role == "parameters":
             self._set_parameters(cell)
-        elif role == "setup":
+        elif role == "setup" or (role is None and self._before_steps() and _defines_only(cell)):
+            self.auto_setup += [] if role else [cell.index + 1]
             self.plan.setup.append(cell)
         elif role == "metrics_print":
             self.plan.metrics_cells.append(cell)
@@ -365,6 +370,11 @@ class _Splitter:
                 fix="tag the cells that do the work with step:NAME",
                 path=self.plan.notebook,
             )
+        if self.auto_setup:
+            self.plan.notes.append(
+                f"cell(s) {_numbers(self.auto_setup)} only import or define things and come "
+                "before the first step: they are setup, copied into every step"
+            )
         for tag, numbers in self.ignored.items():
             self.plan.notes.append(
                 f"ignored tag {tag!r} on cell(s) {_numbers(numbers)} ({_why_ignored(tag)})"
@@ -409,6 +419,16 @@ class _Splitter:
         self.plan.notes.append(
             f"cell(s) {cells} come before the first step and form a step named {name!r}"
         )
+
+
+def _defines_only(cell: Cell) -> bool:
+    """Imports, defs and classes only: what Kale's ``imports``/``functions`` tags mark."""
+    try:
+        body = ast.parse(cell.source).body
+    except SyntaxError:
+        return False
+    kinds = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return bool(body) and all(isinstance(stmt, kinds) for stmt in body)
 
 
 def _why_ignored(tag: str) -> str:

@@ -9,6 +9,7 @@ so notebooks prepared for those tools promote without retagging.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -150,10 +151,12 @@ def is_step_name(name: str) -> bool:
 def slugify(text: str) -> str:
     """A step name from free text: ``"## 1. Load data!"`` -> ``"load_data"``; "" if no letters.
 
-    Leading characters up to the first letter are dropped (numbered headings), runs of other
-    characters become one ``_``, and the result is cut to 40 characters at a ``_``.
+    Accents are dropped (``é`` -> ``e``), leading characters up to the first letter too
+    (numbered headings), runs of other characters become one ``_``, and the result is cut to
+    40 characters at a ``_``.
     """
-    words = re.sub(r"[^a-z0-9]+", "_", text.lower())
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower())
     slug = re.sub(r"^[^a-z]+", "", words).strip("_")
     if len(slug) > MAX_NAME_LENGTH:
         cut = slug[:MAX_NAME_LENGTH]

@@ -74,6 +74,12 @@ class Writer:
         except Exception:  # a writer bug must not break the user's cell; the entry is spooled
             log.exception("nbops: could not submit %s; `nbops sync` delivers it", entry.path)
 
+    def take_failures(self) -> list[tuple[RunRecord, BaseException]]:
+        """The failures since the last flush or take, without waiting for pending writes."""
+        with self._cond:
+            failures, self._failures = self._failures, []
+        return failures
+
     def flush(self, timeout: float | None = None) -> list[tuple[RunRecord, BaseException]]:
         """Wait until everything submitted is written (or ``timeout``); return and forget the
         failures since the last flush."""

@@ -64,6 +64,16 @@ def test_training_cell_records_params_metrics_data_and_model(shell: Any, config:
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "nbops")}
     assert artifacts == {"nbops/record.json", "nbops/cell.py"}
     assert any(a.path == "model" for a in client.list_artifacts(run.info.run_id))
+    mlmodel = Path(client.download_artifacts(run.info.run_id, "model/MLmodel")).read_text()
+    assert "signature:" in mlmodel and "saved_input_example_info" in mlmodel
+
+    from nbops.store.mlflow_store import MlflowTracker
+
+    record = MlflowTracker(config).get_run(run.info.run_id)
+    assert record.code == TRAIN and record.code_hash.startswith("sha256:")
+    assert record.context.python and "scikit-learn" in record.context.packages
+    assert record.model is not None and record.model.logged
+    assert record.duration is not None and record.duration >= 0
 
 
 def test_same_data_same_fingerprint_and_last_row_edit_changes_it(
@@ -163,3 +173,21 @@ def test_unwritable_store_keeps_the_cell_and_sync_delivers_later(
     assert bad.spool.pending() == []
     [run] = runs(good)
     assert run.data.params["lr"] == "0.3"
+
+
+def test_a_failed_write_is_reported_under_the_next_tracked_cell(
+    shell: Any, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbops.config import load_config
+    from nbops.session import Session
+
+    (project / "broken" / "mlflow.db").mkdir(parents=True)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'broken' / 'mlflow.db'}")
+    monkeypatch.setenv("NBOPS_ASYNC_WRITE", "false")
+    bad = Session(load_config(project))
+    shell.magics_manager.registry["NbopsMagics"]._session = bad
+    shell.user_ns["__nbops_session__"] = bad
+    assert shell.run_cell("%%track\nlr = 0.3").success
+    with pytest.warns(RuntimeWarning, match=r"1 earlier run\(s\) could not be written"):
+        assert shell.run_cell("%%track\nlr = 0.4").success
+    assert len(bad.spool.pending()) == 2

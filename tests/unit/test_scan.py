@@ -35,8 +35,11 @@ def test_names_used_inside_functions_count_as_reads_but_their_locals_do_not() ->
 
 
 def test_fit_calls_name_the_estimator_and_its_training_input() -> None:
-    scan = scan_cell("model.fit(X_train, y_train)\npipe.fit_transform(df)\nobj.a.fit(x)\n")
-    assert scan.fits == {"model": ["X_train", "y_train"], "pipe": ["df"]}
+    scan = scan_cell(
+        "model.fit(X_train, y_train)\npipe.fit_transform(df)\nobj.a.fit(x)\n"
+        "ridge = Ridge(alpha=1).fit(X, y)\n"
+    )
+    assert scan.fits == {"model": ["X_train", "y_train"], "pipe": ["df"], "ridge": ["X", "y"]}
 
 
 def test_assigned_calls_keep_the_dotted_callee() -> None:
