@@ -56,7 +56,8 @@ def test_script_blocks_are_tracked_and_flushed_at_exit(project: Path, config: Co
     assert runs["module-level"].data.params == {"config": '{"folds": 3}'}
     assert runs["module-level"].data.metrics == {"score": 0.5}
     ridge = runs["ridge"]
-    assert ridge.data.params["model.alpha"] == "2.0" and ridge.data.params["note"] == "from a function"
+    assert ridge.data.params["model.alpha"] == "2.0"
+    assert ridge.data.params["note"] == "from a function"
     assert "mse" in ridge.data.metrics
     assert ridge.data.tags["nbops.data.in.X"].startswith("xxh128:")
     assert ridge.data.tags["nbops.source"] == "block"
