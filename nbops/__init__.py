@@ -48,4 +48,5 @@ def unload_ipython_extension(ipython: Any) -> None:
     """Deliver what is pending before the magics go away."""
     from nbops.api import default_session
 
-    default_session().flush(timeout=5.0)
+    if default_session.cache_info().currsize:  # only if this process tracked something
+        default_session().flush(timeout=5.0)

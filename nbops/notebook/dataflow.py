@@ -2,8 +2,9 @@
 
 A name a step reads before binding it comes, in this order, from a setup cell, the parameters,
 the latest earlier step that binds it (an :class:`~nbops.notebook.plan.Artifact` that step
-saves and this one loads) or builtins; anything else is a :class:`NotebookError`. Reads come
-from :func:`nbops.capture.scan.scan_cell` per top-level statement, narrowed with
+saves and this one loads) or builtins; anything else is a :class:`NotebookError`, because the
+step would fail with a NameError when it runs on its own. Reads come from
+:func:`nbops.capture.scan.scan_cell`, one top-level statement at a time, narrowed with
 :mod:`symtable` so that function locals, comprehension variables and ``for``/``with``/``except``
 targets are not taken for reads of globals.
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
-from nbops.capture.scan import scan_cell
+from nbops.capture.scan import Call, scan_cell
 from nbops.errors import NotebookError
 from nbops.notebook.parse import cell_error
 from nbops.notebook.plan import Artifact, Cell, Plan, Step
@@ -35,7 +36,7 @@ from nbops.notebook.tags import classify
 _IPYTHON_NAMES = frozenset({"get_ipython", "display", "In", "Out", "exit", "quit"}) | frozenset(
     {"_", "__", "___", "_i", "_ii", "_iii", "_ih", "_oh", "_dh"}
 )
-# Cell magics whose body is Python that runs in the kernel's namespace.
+# Cell magics whose body is Python run in the kernel's namespace (others are opaque).
 _PYTHON_BODY_MAGICS = frozenset({"time", "timeit", "capture", "prun", "track", "debug"})
 _UNDEFINED_FIX = "define it in an earlier step or a setup cell"
 
@@ -54,9 +55,9 @@ class _Flow:
 @dataclass
 class _Context:
     plan: Plan
-    root: Path
+    root: Path  # the notebook's folder: file paths are relative to it
+    known: frozenset[str] = frozenset()  # builtins and IPython's names
     setup: set[str] = field(default_factory=set)
-    builtins: frozenset[str] = frozenset()
     lenient: bool = False  # a setup cell star-imports: unknown names may come from it
     producers: dict[str, tuple[Step, _Flow]] = field(default_factory=dict)
     transform: Callable[[str], str] | None = None
@@ -74,15 +75,13 @@ class _Context:
 
 def infer_dataflow(plan: Plan) -> Plan:
     """Fill each step's inputs, outputs, params, files, upstream and metrics (in place)."""
-    ctx = _Context(plan, Path(plan.notebook).parent, builtins=frozenset(dir(builtins)))
-    ctx.builtins |= _IPYTHON_NAMES
+    known = frozenset(dir(builtins)) | _IPYTHON_NAMES
+    ctx = _Context(plan, Path(plan.notebook).parent, known)
     setup = [_analyse(cell, ctx) for cell in plan.setup if cell.kind == "code"]
     ctx.setup = {name for flow in setup for name in flow.binds}
     ctx.lenient = any(flow.star for flow in setup)
-    setup_files = [p for flow in setup for p in flow.paths]
-    flows = {
-        step.name: [_analyse(c, ctx) for c in step.cells if c.kind == "code"] for step in plan.steps
-    }
+    setup_files = [path for flow in setup for path in flow.paths]
+    flows = {s.name: [_analyse(c, ctx) for c in s.cells if c.kind == "code"] for s in plan.steps}
     for step in plan.steps:
         _resolve_step(step, flows, ctx)
         _collect_files(step, [p for f in flows[step.name] for p in f.paths] + setup_files, ctx)
@@ -97,38 +96,36 @@ def _analyse(cell: Cell, ctx: _Context) -> _Flow:
     flow = _Flow(cell)
     source = cell.source.lstrip()
     if source.startswith("%%"):
-        first, _, body = source.partition("\n")
+        first, _, source = source.partition("\n")
         magic = (first[2:].split() or [""])[0]
         if magic not in _PYTHON_BODY_MAGICS:
-            ctx.plan.notes.append(
-                f"{cell.where} runs %%{magic}: nbops cannot see what it reads or writes"
-            )
+            note = f"{cell.where} runs %%{magic}: nbops cannot see what it reads or writes"
+            ctx.plan.notes.append(note)
             return flow
-        source = body
     code = ctx.python(source)
     scan = scan_cell(code)
-    if scan.syntax_error:
+    try:
+        if scan.syntax_error:
+            raise SyntaxError(scan.syntax_error)
+        table = symtable.symtable(code, "<cell>", "exec")
+    except SyntaxError as exc:
+        problem = f"not valid Python: {scan.syntax_error or exc}"
         raise cell_error(
-            ctx.plan.notebook,
-            cell,
-            f"not valid Python: {scan.syntax_error}",
-            "fix it, or tag the cell `skip`",
-        )
+            ctx.plan.notebook, cell, problem, "fix it, or tag the cell `skip`"
+        ) from None
     tree = ast.parse(code)
-    global_reads, flow.binds = _scopes(symtable.symtable(code, "<cell>", "exec"))
+    global_reads, flow.binds = _scopes(table)
     for name in _mutated(tree, scan.fits, scan.calls):
         flow.binds.setdefault(name, "value")
     flow.reads = _ordered_reads(tree, global_reads)
     flow.paths = scan.paths
     flow.star = any(
         isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
-        for node in ast.walk(tree)
+        for node in tree.body
     )
     if flow.star:
-        ctx.plan.notes.append(
-            f"{cell.where} uses `import *`: the names it brings in are not "
-            "checked; import them by name"
-        )
+        note = f"{cell.where} uses `import *`: its names are not checked; import them by name"
+        ctx.plan.notes.append(note)
     return flow
 
 
@@ -159,7 +156,7 @@ def _scopes(table: symtable.SymbolTable) -> tuple[set[str], dict[str, str]]:
 
 
 def _ordered_reads(tree: ast.Module, global_reads: set[str]) -> list[str]:
-    """Globals read before the cell binds them, statement by statement (scan_cell per stmt)."""
+    """Globals read before the cell binds them, statement by statement."""
     bound: set[str] = set()
     reads: list[str] = []
     for stmt in tree.body:
@@ -175,10 +172,8 @@ def _bound_first(stmt: ast.stmt) -> set[str]:
     if isinstance(stmt, ast.For | ast.AsyncFor):
         return _names(stmt.target) - _names(stmt.iter)
     if isinstance(stmt, ast.With | ast.AsyncWith):
-        targets = {
-            n for item in stmt.items if item.optional_vars for n in _names(item.optional_vars)
-        }
-        return targets - {n for item in stmt.items for n in _names(item.context_expr)}
+        bound = {n for item in stmt.items if item.optional_vars for n in _names(item.optional_vars)}
+        return bound - {n for item in stmt.items for n in _names(item.context_expr)}
     if isinstance(stmt, ast.Try | ast.TryStar):
         return {handler.name for handler in stmt.handlers if handler.name}
     return set()
@@ -188,16 +183,12 @@ def _names(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
-def _mutated(tree: ast.Module, fits: dict[str, object], calls: list) -> set[str]:
+def _mutated(tree: ast.Module, fits: dict[str, list[str | None]], calls: list[Call]) -> set[str]:
     """Globals changed in place at top level: ``x[k] = v``, ``x.a = v``, ``x.fit()``, inplace."""
-    names = set(fits) | {
-        call.callee.split(".")[0]
-        for call in calls
-        if "inplace" in call.keywords and "." in call.callee
-    }
+    names = set(fits)
+    names |= {c.callee.split(".")[0] for c in calls if "inplace" in c.keywords and "." in c.callee}
     for stmt in tree.body:
-        targets = getattr(stmt, "targets", None) or [getattr(stmt, "target", None)]
-        for target in targets:
+        for target in getattr(stmt, "targets", None) or [getattr(stmt, "target", None)]:
             while isinstance(target, ast.Subscript | ast.Attribute):
                 target = target.value
                 if isinstance(target, ast.Name):
@@ -206,10 +197,10 @@ def _mutated(tree: ast.Module, fits: dict[str, object], calls: list) -> set[str]
 
 
 def _resolve_step(step: Step, flows: dict[str, list[_Flow]], ctx: _Context) -> None:
-    """Sort each name the step reads into params, inputs (artifacts) or an error."""
+    """Sort each name the step reads into setup, params, inputs (artifacts) or an error."""
     own = flows[step.name]
-    binds_anywhere = {name for flow in own for name in flow.binds}
-    lenient = ctx.lenient or any(flow.star for flow in own)
+    binds_anywhere = {name for flow in own for name in flow.binds}  # e.g. a def reading a
+    lenient = ctx.lenient or any(flow.star for flow in own)  # global bound further down
     bound: set[str] = set()
     for flow in own:
         for name in flow.reads:
@@ -219,35 +210,34 @@ def _resolve_step(step: Step, flows: dict[str, list[_Flow]], ctx: _Context) -> N
                 _append(step.params, name)
             elif name in ctx.producers:
                 _load(step, name, flow, ctx)
-            elif name not in ctx.builtins and name not in binds_anywhere and not lenient:
+            elif name not in ctx.known and name not in binds_anywhere and not lenient:
                 raise _undefined(name, step, flow.cell, flows, ctx.plan)
         bound |= flow.binds.keys()
     for flow in own:
-        for name in flow.binds:
-            if name in ctx.setup or name in ctx.plan.parameters:
+        for name, kind in flow.binds.items():
+            if name not in ctx.setup and name not in ctx.plan.parameters:
+                ctx.producers[name] = (step, flow)
+            elif kind == "value":
                 what = "a setup cell's" if name in ctx.setup else "the parameter"
                 ctx.plan.notes.append(
-                    f"step {step.name!r} ({flow.cell.where}) reassigns "
-                    f"{what} `{name}`; other steps still see the original"
+                    f"step {step.name!r} ({flow.cell.where}) reassigns {what} `{name}`; "
+                    "other steps still see the original"
                 )
-            else:
-                ctx.producers[name] = (step, flow)
 
 
 def _load(step: Step, name: str, flow: _Flow, ctx: _Context) -> None:
+    """``step`` loads ``name`` from its latest producer, which saves it."""
     producer, source = ctx.producers[name]
     kind = source.binds[name]
     if kind != "value":
         what = "imported" if kind == "import" else "defined (def/class)"
-        raise cell_error(
-            ctx.plan.notebook,
-            flow.cell,
+        problem = (
             f"`{name}` is {what} in step {producer.name!r} ({source.cell.where}) but used in "
-            f"step {step.name!r}; steps do not share modules or functions",
-            f"move it to a cell tagged `setup`, or {kind} it again in step {step.name!r}",
-            name=name,
-            step=step.name,
+            f"step {step.name!r}; steps do not pass modules or functions on"
         )
+        again = "import" if kind == "import" else "define"
+        fix = f"move it to a cell tagged `setup`, or {again} it again in step {step.name!r}"
+        raise cell_error(ctx.plan.notebook, flow.cell, problem, fix, name=name, step=step.name)
     if all(artifact.name != name for artifact in step.inputs):
         step.inputs.append(Artifact(name=name, producer=producer.name))
     _append(producer.outputs, name)
@@ -257,29 +247,19 @@ def _undefined(
     name: str, step: Step, cell: Cell, flows: dict[str, list[_Flow]], plan: Plan
 ) -> NotebookError:
     """The error for a name nothing defines, saying where it is defined if anywhere."""
-    hint = ""
-    later = [
-        s
-        for s in plan.steps[plan.steps.index(step) + 1 :]
-        for f in flows[s.name]
-        if name in f.binds
-    ]
+    later = [s for s in plan.steps if any(name in f.binds for f in flows[s.name])]
+    skipped = [c for c in plan.skipped if c.kind == "code" and name in scan_cell(c.source).stored]
+    hint, fix = "", _UNDEFINED_FIX
     if later:
         hint = f" (it is defined later, in step {later[0].name!r})"
-    else:
-        for skipped in plan.skipped:
-            if skipped.kind == "code" and name in scan_cell(skipped.source).stored:
-                hint = f" (it is defined only in {skipped.where}, which is tagged skip)"
-                break
-    return cell_error(
-        plan.notebook,
-        cell,
-        f"`{name}` is used in step {step.name!r} but no earlier step, setup cell or "
-        f"parameter defines it{hint}",
-        f"{_UNDEFINED_FIX}" + (" (or remove the skip tag)" if "skip" in hint else ""),
-        name=name,
-        step=step.name,
+    elif skipped:
+        hint = f" (it is defined only in {skipped[0].where}, which is tagged skip)"
+        fix += " (or remove the skip tag)"
+    problem = (
+        f"`{name}` is used in step {step.name!r} but no earlier step, setup cell or parameter "
+        f"defines it{hint}"
     )
+    return cell_error(plan.notebook, cell, problem, fix, name=name, step=step.name)
 
 
 def _append(items: list[str], name: str) -> None:
@@ -296,6 +276,7 @@ def _collect_files(step: Step, paths: list[str], ctx: _Context) -> None:
 
 
 def _dependency(text: str, root: Path) -> str | None:
+    """``text`` relative to ``root`` (posix) if it names an existing file or folder in it."""
     path = Path(text).expanduser()
     full = path if path.is_absolute() else root / path
     try:
@@ -320,7 +301,7 @@ def _collect_metrics(step: Step, flows: list[_Flow], plan: Plan) -> None:
 
 
 def _printed_metrics(cell: Cell, flows: dict[str, list[_Flow]], plan: Plan) -> None:
-    """Kale's pipeline-metrics: ``print(name)`` lines, each name from the latest step before."""
+    """Kale's pipeline-metrics: ``print(name)`` lines, each name from the latest step above."""
     fix = "keep only `print(name)` lines in a pipeline-metrics cell"
     try:
         tree = ast.parse(cell.source)
@@ -334,67 +315,53 @@ def _printed_metrics(cell: Cell, flows: dict[str, list[_Flow]], plan: Plan) -> N
         producers = [
             s
             for s in plan.steps
-            for f in flows[s.name]
-            if name in f.binds and f.cell.index < cell.index
+            if any(name in f.binds and f.cell.index < cell.index for f in flows[s.name])
         ]
         if not producers:
-            raise cell_error(
-                plan.notebook,
-                cell,
-                f"metric `{name}` is not computed by any step above this cell",
-                _UNDEFINED_FIX,
-                name=name,
-            )
+            problem = f"metric `{name}` is not computed by any step above this cell"
+            raise cell_error(plan.notebook, cell, problem, _UNDEFINED_FIX, name=name)
         _append(producers[-1].metrics, name)
         _append(plan.metrics, name)
 
 
 def _printed_name(stmt: ast.stmt) -> str | None:
     call = stmt.value if isinstance(stmt, ast.Expr) else None
-    if (
-        isinstance(call, ast.Call)
-        and isinstance(call.func, ast.Name)
-        and call.func.id == "print"
-        and len(call.args) == 1
-        and isinstance(call.args[0], ast.Name)
-        and not call.keywords
-    ):
-        return call.args[0].id
-    return None
+    if not isinstance(call, ast.Call) or call.keywords or len(call.args) != 1:
+        return None
+    arg = call.args[0]
+    is_print = isinstance(call.func, ast.Name) and call.func.id == "print"
+    return arg.id if is_print and isinstance(arg, ast.Name) else None
 
 
 def _link_upstream(plan: Plan) -> None:
-    """Upstream = producers of the inputs + prev: tags; check for cycles, keep a run order."""
+    """Upstream = producers of the inputs + prev: tags; refuse cycles, keep a run order."""
     order = {step.name: i for i, step in enumerate(plan.steps)}
     for step in plan.steps:
         for name in step.explicit_upstream:
             if name not in order:
+                fix = f"use one of: {', '.join(order)}"
                 cell = _prev_cell(step, name)
-                known = ", ".join(order)
-                raise cell_error(
-                    plan.notebook,
-                    cell,
-                    f"prev:{name} names no step",
-                    f"use one of: {known}",
-                    step=step.name,
-                )
+                raise cell_error(plan.notebook, cell, f"prev:{name} names no step", fix)
         wanted = {a.producer for a in step.inputs} | set(step.explicit_upstream)
         step.upstream = sorted(wanted, key=order.__getitem__)
     cycle = _find_cycle(plan)
     if cycle:
-        forward = [(a, b) for a, b in pairwise(cycle) if order[b] > order[a]]
-        a, b = forward[0] if forward else (cycle[0], cycle[1])
+        # inferred edges always point back in the notebook; a forward prev: closes the cycle
+        forward = [(a, b) for a, b in pairwise(cycle) if order[b] > order[a]] or [tuple(cycle[:2])]
+        needer, needed = forward[0]
+        shown = " -> ".join(reversed(cycle))
         raise cell_error(
             plan.notebook,
-            _prev_cell(plan.step(a), b),
-            "steps wait for each other in a cycle: " + " -> ".join(reversed(cycle)),
-            f"remove the prev:{b} tag from step {a!r}",
-            cycle=list(reversed(cycle)),
+            _prev_cell(plan.step(needer), needed),
+            f"steps wait for each other in a cycle: {shown}",
+            f"remove the prev:{needed} tag from step {needer!r}",
+            cycle=shown,
         )
     _run_order(plan, order)
 
 
 def _prev_cell(step: Step, name: str) -> Cell:
+    """The cell carrying ``prev:name`` (for error messages), else the step's first code cell."""
     for cell in step.cells:
         if any(classify(t).role == "prev" and classify(t).arg.lower() == name for t in cell.tags):
             return cell
@@ -426,13 +393,14 @@ def _find_cycle(plan: Plan) -> list[str]:
 
 
 def _run_order(plan: Plan, order: dict[str, int]) -> None:
-    """A prev: tag may point forward; then reorder steps so each runs after its upstream."""
+    """A prev: tag may point forward; then reorder the steps so each runs after its upstream."""
     if all(order[up] < order[s.name] for s in plan.steps for up in s.upstream):
         return
     done: list[Step] = []
     remaining = list(plan.steps)
     while remaining:
-        ready = next(s for s in remaining if all(u in {d.name for d in done} for u in s.upstream))
+        names = {d.name for d in done}
+        ready = next(s for s in remaining if all(up in names for up in s.upstream))
         done.append(ready)
         remaining.remove(ready)
     plan.steps = done

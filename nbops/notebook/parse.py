@@ -1,14 +1,13 @@
-"""Reading a tagged notebook into a :class:`~nbops.notebook.plan.Plan` (cells grouped into steps).
+"""Reading a tagged notebook into a :class:`~nbops.notebook.plan.Plan`: cells grouped into steps.
 
-Only the cells and their tags are read here; which variables flow between steps is
-:mod:`nbops.notebook.dataflow`'s job. nbformat is imported inside :func:`parse_notebook`:
-with jupyter_server installed it takes about a second to import.
-
-Splitting rules (see :mod:`nbops.notebook.tags` for the vocabulary):
+Variables flowing between steps are :mod:`nbops.notebook.dataflow`'s job. nbformat is imported
+inside :func:`parse_notebook` (about a second to import with jupyter_server installed). Rules
+(the vocabulary is :mod:`nbops.notebook.tags`):
 
 * a ``step:NAME`` cell starts a step; untagged cells join the step above them (below Kale's
   ``imports``/``functions``/``pipeline-metrics`` cells they join that block, as in Kale);
-* untagged code cells before the first step form an implicit step named ``prepare``;
+* untagged code cells before the first step form an implicit step named ``prepare``, except
+  cells that only import or define functions/classes: those are setup;
 * markdown cells travel with the next code cell's step; they are kept, never run;
 * with no ``step:`` tags, ``split="headings"`` starts a step at each ``## Heading``, otherwise
   the whole notebook is one step named after the notebook.
@@ -31,9 +30,9 @@ from nbops.notebook.tags import (
     PLACEMENT_ROLES,
     TagMatch,
     classify,
+    ignored_reason,
     is_step_name,
     slugify,
-    suggest,
 )
 
 SPLITS = ("tags", "headings")
@@ -91,31 +90,23 @@ def _shown(path: Path) -> str:
 def _read(path: Path) -> Any:
     """The notebook as an nbformat v4 node, or a NotebookError saying why it is not one."""
     shown = _shown(path)
-    if not path.is_file():
-        raise NotebookError(
-            f"{shown}: no such notebook",
-            fix="check the path (run from the project folder)",
-            path=shown,
-        )
     fix = "pass a Jupyter notebook (.ipynb) saved by Jupyter, or repair it with `git checkout`"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NotebookError(
-            f"{shown}: not a notebook (invalid JSON: {exc})", fix=fix, path=shown
-        ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise NotebookError(f"{shown}: not a notebook (no list of cells)", fix=fix, path=shown)
-    import nbformat  # lazy: ~1 s to import with jupyter_server installed
+        if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+            raise ValueError("no list of cells")
+        import nbformat  # lazy: ~1 s to import with jupyter_server installed
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return nbformat.reads(json.dumps(data), as_version=4)
-        except Exception as exc:  # nbformat raises many kinds for malformed notebooks
-            raise NotebookError(
-                f"{shown}: not a valid notebook ({exc})", fix=fix, path=shown
-            ) from None
+    except FileNotFoundError:
+        problem, fix = "no such notebook", "check the path (run from the project folder)"
+    except json.JSONDecodeError as exc:
+        problem = f"not a notebook (invalid JSON: {exc})"
+    except Exception as exc:  # nbformat raises many kinds for malformed notebooks
+        problem = f"not a notebook ({exc})"
+    raise NotebookError(f"{shown}: {problem}", fix=fix, path=shown)
 
 
 def _cells(nb: Any, plan: Plan) -> list[Cell]:
@@ -288,7 +279,8 @@ class _Splitter:
         elif placement is not None:
             self._join(self._start(cell, placement), cell, matches)
         elif self.headings and (heading := _H2.search(cell.source)):
-            self._join(self._start_heading(cell, heading.group(1)), cell, [])
+            name = slugify(heading.group(1)) or f"step_{len(self.plan.steps) + 1}"
+            self._join(self._new_step(name, cell), cell, [])
         elif self.headings and self.current is not None:
             self.current.cells.append(cell)
         else:
@@ -300,21 +292,13 @@ class _Splitter:
             problem = f"step name {match.arg!r} (tag {match.tag!r}) is not a plain name"
             fix = f"{_NAME_RULE}, e.g. step:{slugify(match.arg) or 'load_data'}"
             raise self._fail(cell, problem, fix, tag=match.tag)
-        if name in self.starts:
-            problem = f"step {name!r} is already started by {self.starts[name].where}"
-            fix = "give each step its own name (untagged cells join the step above them)"
-            raise self._fail(cell, problem, fix, step=name)
-        return self._new_step(name, cell)
-
-    def _start_heading(self, cell: Cell, heading: str) -> Step:
-        name = slugify(heading) or f"step_{len(self.plan.steps) + 1}"
-        if name in self.starts:
-            problem = f"two sections are headed {heading!r} (step {name!r})"
-            fix = "rename one of the headings, or tag cells with step:NAME"
-            raise self._fail(cell, problem, fix, step=name)
         return self._new_step(name, cell)
 
     def _new_step(self, name: str, cell: Cell) -> Step:
+        if name in self.starts:
+            problem = f"step {name!r} is already started by {self.starts[name].where}"
+            fix = "give each step its own name (rename the step: tag or the ## heading)"
+            raise self._fail(cell, problem, fix, step=name)
         step = Step(name=name, cells=list(self.pending))
         self.pending.clear()
         self.starts[name] = cell
@@ -377,7 +361,7 @@ class _Splitter:
             )
         for tag, numbers in self.ignored.items():
             self.plan.notes.append(
-                f"ignored tag {tag!r} on cell(s) {_numbers(numbers)} ({_why_ignored(tag)})"
+                f"ignored tag {tag!r} on cell(s) {_numbers(numbers)} ({ignored_reason(tag)})"
             )
 
     def _merge_empty_steps(self) -> None:
@@ -429,12 +413,3 @@ def _defines_only(cell: Cell) -> bool:
         return False
     kinds = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     return bool(body) and all(isinstance(stmt, kinds) for stmt in body)
-
-
-def _why_ignored(tag: str) -> str:
-    role = classify(tag).role
-    if hint := suggest(tag):
-        return f"did you mean {hint!r}?"
-    if role == "unknown":
-        return "not an nbops tag"
-    return "a Kale resource tag; steps run locally" if role == "resource" else "on a text cell"

@@ -73,7 +73,7 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)  # the pipeline's reported metrics
     notes: list[str] = field(default_factory=list)  # things promote tells the user
-    skipped: list[Cell] = field(default_factory=list)  # cells left out (skip tag), for messages
+    skipped: list[Cell] = field(default_factory=list)  # left out: skip-tagged (+ markdown above)
     metrics_cells: list[Cell] = field(default_factory=list)  # Kale pipeline-metrics: not run
 
     def step(self, name: str) -> Step:

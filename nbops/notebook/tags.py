@@ -143,6 +143,16 @@ def suggest(tag: str) -> str:
     return ""
 
 
+def ignored_reason(tag: str) -> str:
+    """Why promote ignores ``tag`` (for its notes): a likely typo, someone else's, or Kale's."""
+    role = classify(tag).role
+    if hint := suggest(tag):
+        return f"did you mean {hint!r}?"
+    if role == "unknown":
+        return "not an nbops tag"
+    return "a Kale resource tag; steps run locally" if role == "resource" else "on a text cell"
+
+
 def is_step_name(name: str) -> bool:
     """Step names end up in file paths and ``dvc.yaml``: plain lower-case slugs only."""
     return len(name) <= MAX_NAME_LENGTH and re.fullmatch(NAME_PATTERN, name) is not None
@@ -173,6 +183,6 @@ def vocabulary_markdown() -> str:
         "\nAny other tag is ignored (with a note), so your own tags can stay. Untagged cells "
         "join the step above them (below Kale's `imports`, `functions` and `pipeline-metrics` "
         "they join that block, as in Kale); cells before the first `step:` form a step of "
-        "their own."
+        "their own, except cells that only import or define functions, which are setup."
     )
     return "\n".join(lines) + "\n"

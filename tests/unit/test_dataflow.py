@@ -4,6 +4,8 @@ saves and depends on, and the errors for notebooks whose steps cannot run on the
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -21,8 +23,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 def plan_of(tmp_path: Path, *cells: tuple[str, ...]) -> Plan:
     """Dataflow of a notebook made of (source, *tags) code cells."""
     nodes = [
-        new_code_cell(source, metadata={"tags": tags} if tags else {})
-        for source, *tags in cells
+        new_code_cell(source, metadata={"tags": tags} if tags else {}) for source, *tags in cells
     ]
     path = tmp_path / "nb.ipynb"
     nbformat.write(new_notebook(cells=nodes), path)
@@ -70,7 +71,9 @@ def test_kale_fan_out_fan_in_and_printed_metrics() -> None:
     assert plan.metrics == ["score_a", "score_b"]
     assert plan.step("train_a").metrics == ["score_a"]
     assert plan.step("train_b").metrics == ["score_b"]
-    assert all(not step.inputs or "score" not in {a.name for a in step.inputs} for step in plan.steps)
+    assert all(
+        not step.inputs or "score" not in {a.name for a in step.inputs} for step in plan.steps
+    )
 
 
 def test_artifacts_come_from_the_latest_earlier_definer(tmp_path: Path) -> None:
@@ -90,7 +93,7 @@ def test_artifacts_come_from_the_latest_earlier_definer(tmp_path: Path) -> None:
 def test_in_place_changes_count_as_redefinitions(tmp_path: Path) -> None:
     plan = plan_of(
         tmp_path,
-        ("model = make()\nframe = load()", "setup"),
+        ("def make():\n    return []\n\ndef load():\n    return {}", "setup"),
         ("clf = make()\ndf = load()", "step:a"),
         ("clf.fit(df)\ndf['b'] = 1", "step:b"),
         ("print(clf, df)", "step:c"),
@@ -105,7 +108,7 @@ def test_locals_loop_and_with_targets_are_not_inputs(tmp_path: Path) -> None:
         (
             "def f(a):\n    tmp = a\n    return tmp\n"
             "for i in range(3):\n    f(i)\n"
-            "with open(__file__) as fh:\n    pass\n"
+            "with open('x.txt') as fh:\n    pass\n"
             "try:\n    pass\nexcept ValueError as err:\n    print(err)\n"
             "squares = [k * k for k in range(3)]",
             "step:b",
@@ -198,3 +201,25 @@ def test_printed_metrics_must_be_print_lines(tmp_path: Path) -> None:
 def test_syntax_errors_name_the_cell(tmp_path: Path) -> None:
     with pytest.raises(NotebookError, match=r"cell 1 \('x = \(1'\): not valid Python"):
         plan_of(tmp_path, ("x = (1", "step:a"))
+
+
+def test_setup_files_are_dependencies_of_every_step(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("a: 1\n")
+    (tmp_path / "data").mkdir()
+    plan = plan_of(
+        tmp_path,
+        ("CONFIG = open('config.yaml').read()", "setup"),
+        ("rows = open('data/missing.csv')\nfolder = 'data/'", "step:a"),
+        ("tmp = '/tmp/'\nup = '../'\nn = len(rows)", "step:b"),
+    )
+    assert plan.step("a").files == ["data", "config.yaml"]
+    assert plan.step("b").files == ["config.yaml"]  # folders outside the notebook's are not
+
+
+def test_importing_the_package_does_not_import_nbformat_or_ipython() -> None:
+    code = (
+        "import sys, nbops.notebook.parse, nbops.notebook.dataflow; "
+        "print(sorted({'nbformat', 'IPython'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -151,7 +151,7 @@ def test_duplicate_step_names(tmp_path: Path) -> None:
 
 def test_duplicate_headings(tmp_path: Path) -> None:
     path = write(tmp_path / "nb.ipynb", "## Plot", ("a = 1",), "## Plot", ("b = a",))
-    with pytest.raises(NotebookError, match="two sections are headed 'Plot'"):
+    with pytest.raises(NotebookError, match=r"cell 3 .*step 'plot' is already started by cell 1"):
         parse_notebook(path, split="headings")
 
 
