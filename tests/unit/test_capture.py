@@ -122,3 +122,16 @@ def test_capture_problems_become_warnings(tmp_path: Path) -> None:
     ns: dict[str, Any] = {"Exploding": Exploding}
     record, _ = run("est = Exploding()\n", ns, tmp_path)
     assert record.status == "FINISHED"
+
+
+def test_explicit_data_and_a_wrong_model_name_warn_instead_of_failing(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"a": [1, 2]})
+    ns: dict[str, Any] = {"frame": frame, "hidden": np.arange(3)}
+    code = "view = globals()['frame']\nnot_a_model = 3\n"
+    record, payload = run(code, ns, tmp_path, data=["hidden"], model="not_a_model", auto=False)
+    assert [d.name for d in record.inputs()] == ["hidden"]
+    assert record.inputs()[0].fingerprint.startswith("xxh128:")
+    assert payload is None and record.model is None
+    assert any(
+        "--model not_a_model" in w and "not a scikit-learn estimator" in w for w in record.warnings
+    )
