@@ -36,6 +36,36 @@ def _sync(session: Session, args: argparse.Namespace) -> int:
     return 0 if ok else StoreError.exit_code
 
 
+def _promote(session: Session, args: argparse.Namespace) -> int:
+    from nbops.promote import promote
+
+    result = promote(args.notebook, out=args.out, split=args.split, force=args.force)
+    print(commands.promote_text(result))
+    if args.check:
+        return _run_folder(result.out_dir, check=True, force=False)
+    return 0
+
+
+def _run(session: Session, args: argparse.Namespace) -> int:
+    return _run_folder(args.dir, check=args.check, force=args.force)
+
+
+def _run_folder(folder: object, check: bool, force: bool) -> int:
+    from nbops.pipeline.run import run_pipeline, summary
+
+    result = run_pipeline(str(folder), check=check, force=force)
+    print(summary(result))
+    return 0 if result.ok else 1
+
+
+def _step(session: Session, args: argparse.Namespace) -> int:
+    from nbops.pipeline.step import run_step
+
+    report = run_step(args.notebook)
+    print(f"executed {args.notebook} -> {report}")
+    return 0
+
+
 def _demo(session: Session, args: argparse.Namespace) -> int:
     from nbops.demo import run_demo
 
@@ -70,6 +100,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("sync", help="deliver runs kept locally after a store failure").set_defaults(
         handler=_sync
     )
+
+    promote = sub.add_parser("promote", help="turn a tagged notebook into a DVC pipeline")
+    promote.add_argument("notebook", help="the tagged notebook (.ipynb)")
+    promote.add_argument("--out", help="output folder (default pipelines/<notebook stem>/)")
+    promote.add_argument("--split", choices=("tags", "headings"), default="tags")
+    promote.add_argument("--force", action="store_true", help="overwrite hand-edited files")
+    promote.add_argument("--check", action="store_true", help="then run it and compare metrics")
+    promote.set_defaults(handler=_promote)
+
+    run = sub.add_parser("run", help="run a promoted pipeline (dvc repro), tracking every step")
+    run.add_argument("dir", nargs="?", default=".", help="pipeline folder (default .)")
+    run.add_argument("--check", action="store_true", help="compare metrics with the notebook")
+    run.add_argument("--force", action="store_true", help="re-run every step")
+    run.set_defaults(handler=_run)
+
+    step = sub.add_parser("step", help="execute one step notebook (what dvc.yaml calls)")
+    step.add_argument("notebook")
+    step.set_defaults(handler=_step)
 
     demo = sub.add_parser("demo", help="run the example notebook end to end and list its runs")
     demo.add_argument("--dir", default="demo", help="workspace folder (default ./demo)")

@@ -11,12 +11,16 @@ import io
 import json
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from nbops.diff import diff_records, format_diff
 from nbops.errors import UsageError
 from nbops.record import RunRecord
 from nbops.session import Session
 from nbops.store.sync import sync as sync_spool
+
+if TYPE_CHECKING:
+    from nbops.promote import PromoteResult
 
 FORMATS = ("table", "json", "csv")
 MAGIC_HELP = (
@@ -192,3 +196,17 @@ def run_magic(session: Session, words: list[str]) -> str | None:
         raise UsageError(f"%nbops {command} takes {arity} argument(s)", fix=MAGIC_HELP)
     print(action())
     return None
+
+
+def promote_text(result: PromoteResult) -> str:
+    """What `nbops promote` did: the steps and their dataflow, files, notes, how to run."""
+    plan = result.plan
+    lines = [f"promoted {plan.notebook} -> {result.out_dir} ({len(plan.steps)} step(s))"]
+    for step in plan.steps:
+        loads = ", ".join(f"{a.name}<-{a.producer}" for a in step.inputs) or "-"
+        lines.append(f"  {step.name}: params {', '.join(step.params) or '-'}; loads {loads}")
+    changed = len(result.written) + len(result.removed)
+    lines.append(f"files: {changed} written/removed, {len(result.unchanged)} unchanged")
+    lines += [f"note: {note}" for note in result.notes]
+    lines.append(f"run it: nbops run {result.out_dir}")
+    return "\n".join(lines)

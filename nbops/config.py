@@ -7,8 +7,9 @@ Precedence, highest first (documented in the README):
 3. ``[tool.nbops]`` in the nearest ``pyproject.toml`` (searched upwards from the working dir);
 4. the defaults below: the store is ``sqlite:///<project root>/mlflow.db``.
 
-The project root is the nearest ancestor holding ``pyproject.toml``, ``.git`` or ``.dvc``;
-else the working directory. Config is read fresh on each call: it is cheap (one small TOML).
+The project root is ``NBOPS_PROJECT_ROOT`` if set, else the nearest ancestor holding
+``pyproject.toml``, ``.git`` or ``.dvc``; else the working directory. Config is read fresh
+on each call: it is cheap (one small TOML).
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def default_tracking_uri(root: Path) -> str:
 def load_config(start: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Read ``[tool.nbops]`` and the environment into a :class:`Config`."""
     env = os.environ if env is None else env
-    root = find_project_root(start)
+    pinned = env.get("NBOPS_PROJECT_ROOT")  # set by `nbops run` for its steps
+    root = Path(pinned).resolve() if pinned else find_project_root(start)
     table = _pyproject_table(root / "pyproject.toml")
     config = Config(project_root=root)
     values: dict[str, object] = {}

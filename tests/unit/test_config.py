@@ -55,3 +55,10 @@ def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
 
 def test_root_falls_back_to_the_start_folder(tmp_path: Path) -> None:
     assert find_project_root(tmp_path) in (tmp_path, *tmp_path.parents)
+
+
+def test_project_root_can_be_pinned_by_env(tmp_path: Path) -> None:
+    (tmp_path / "pipe" / ".dvc").mkdir(parents=True)
+    config = load_config(tmp_path / "pipe", env={"NBOPS_PROJECT_ROOT": str(tmp_path)})
+    assert config.project_root == tmp_path
+    assert config.state_dir == tmp_path / ".nbops"

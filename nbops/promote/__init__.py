@@ -1,0 +1,98 @@
+"""``nbops promote``: a tagged notebook -> a self-contained DVC pipeline folder.
+
+The folder's layout is the contract in ``docs/pipeline-layout.md``. Promote reads the notebook
+into a :class:`~nbops.notebook.plan.Plan` (parse + dataflow), renders every generated file in
+memory, checks them against the folder's manifest (a hand edit is never overwritten silently),
+writes them, then makes the folder a DVC project if none holds it and copies + ``dvc add``-s the
+data files the notebook reads. Promoting an unchanged notebook again changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbops.notebook.plan import Plan
+from nbops.promote import layout
+from nbops.promote.manifest import Changes
+
+__all__ = ["PromoteResult", "promote"]
+
+
+@dataclass
+class PromoteResult:
+    """What promote did; every path is relative to ``out_dir``."""
+
+    out_dir: Path  # the pipeline folder (absolute)
+    plan: Plan
+    written: list[str] = field(default_factory=list)  # generated files created or replaced
+    unchanged: list[str] = field(default_factory=list)  # generated files already up to date
+    removed: list[str] = field(default_factory=list)  # generated files of steps that are gone
+    data: list[str] = field(default_factory=list)  # data files copied in and tracked by DVC
+    notes: list[str] = field(default_factory=list)  # Plan.notes + what promote did
+
+
+def promote(
+    notebook: str | Path, out: str | Path | None = None, split: str = "tags", force: bool = False
+) -> PromoteResult:
+    """Promote ``notebook`` into ``out`` (default ``pipelines/<name>/`` next to the notebook).
+
+    ``split`` applies to notebooks without ``step:`` tags (``"headings"`` splits at ``##``
+    headings). A generated file changed by hand since the last promote raises
+    :class:`~nbops.errors.NotebookError` naming it, unless ``force``; DVC failures raise
+    :class:`~nbops.errors.NbopsError` with DVC's message.
+    """
+    from nbops import __version__
+    from nbops.notebook.dataflow import infer_dataflow
+    from nbops.notebook.parse import parse_notebook
+    from nbops.promote import data, dvc
+    from nbops.promote.manifest import Manifest, apply_changes, plan_changes
+    from nbops.promote.render import render_pipeline
+
+    source = Path(notebook)
+    plan = infer_dataflow(parse_notebook(source, split=split))
+    out_dir = Path(out if out is not None else layout.default_out(source, plan)).resolve()
+    source_rel = layout.relative_path(source, out_dir)
+    rendered = render_pipeline(plan, source_rel, split)
+    copies = data.data_to_copy(plan, set(rendered.files))
+    old = Manifest.load(out_dir)
+    changes = plan_changes(
+        out_dir, rendered.files, old, force=force, shown=_shown(out_dir), source=plan.notebook
+    )
+    apply_changes(out_dir, rendered.files, changes)
+    new = Manifest.of(plan.name, source_rel, __version__, split, rendered.files, copies)
+    new.save(out_dir, old)
+
+    notes = [*plan.notes, *rendered.notes, *_change_notes(changes)]
+    notes += dvc.ensure_project(out_dir)
+    added = data.track_data(source.parent, out_dir, copies)
+    if added:
+        notes.append(f"copied {', '.join(added)} into the folder and ran `dvc add` on it")
+    if not changes.write and not changes.remove and not added:
+        notes.append("the pipeline folder was already up to date: nothing changed")
+    return PromoteResult(
+        out_dir=out_dir,
+        plan=plan,
+        written=changes.write,
+        unchanged=changes.unchanged,
+        removed=changes.remove,
+        data=copies,
+        notes=notes,
+    )
+
+
+def _change_notes(changes: Changes) -> list[str]:
+    notes = []
+    if changes.overwritten:
+        notes.append(f"overwrote hand edits (force): {', '.join(changes.overwritten)}")
+    if changes.remove:
+        notes.append(f"removed files of steps that are gone: {', '.join(changes.remove)}")
+    return notes
+
+
+def _shown(path: Path) -> str:
+    """How messages name a folder: relative to the working directory when inside it."""
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix() or "."
+    except ValueError:
+        return str(path)

@@ -1,0 +1,175 @@
+"""The pipeline runtime's pure parts: DVC output parsing, stale locks, step parameters, error
+text, the reproducibility check's run matching, and the step kernel's light import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from nbops.errors import NbopsError, NotebookError, UsageError
+from nbops.pipeline import check, dvc_project, run, step
+from nbops.record import RunRecord
+
+
+@pytest.mark.parametrize(
+    ("line", "kind", "stage"),
+    [
+        ("Running stage 'train':\n", "start", "train"),
+        ("Stage 'load' didn't change, skipping", "unchanged", "load"),
+        ("Stage 'f@1' is cached - skipping run, checking out outputs", "restored", "f@1"),
+        (
+            "ERROR: failed to reproduce 'features': failed to run: nbops step x",
+            "failed",
+            "features",
+        ),
+        ("Updating lock file 'dvc.lock'", "other", ""),
+    ],
+)
+def test_dvc_lines_become_events(line: str, kind: str, stage: str) -> None:
+    event = dvc_project.parse_line(line)
+    assert (event.kind, event.stage) == (kind, stage)
+
+
+def test_follow_times_steps_and_keeps_their_output() -> None:
+    steps = [run.StepStatus("load"), run.StepStatus("train"), run.StepStatus("eval")]
+    lines = [
+        "Stage 'load' didn't change, skipping\n",
+        "Running stage 'train':\n",
+        "> nbops step steps/02_train.ipynb\n",
+        "nbops: error: step 'train' failed in cell 5\n",
+        "  fix: see reports/02_train.ipynb\n",
+        "ERROR: failed to reproduce 'train': failed to run\n",
+    ]
+    echoed: list[str] = []
+    run._follow(lines, steps, [], echoed.append)
+    assert [s.state for s in steps] == ["unchanged", "failed", "not run"]
+    assert steps[1].duration is not None and steps[1].output[0].startswith("nbops: error:")
+    assert run.step_error(steps[1], []) == (
+        "step 'train' failed in cell 5\n  fix: see reports/02_train.ipynb"
+    )
+    assert echoed == ["  unchanged  load", "  running    train", "  FAILED     train"]
+
+
+def test_stale_rwlock_is_removed(tmp_path: Path) -> None:
+    tmp = tmp_path / ".dvc" / "tmp"
+    tmp.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    info = {"pid": dead.pid, "cmd": "dvc repro"}
+    (tmp / "rwlock").write_text(json.dumps({"write": {"artifacts/x": info}}))
+    assert dvc_project.clear_stale_locks(tmp_path) == [str(tmp / "rwlock")]
+    assert not (tmp / "rwlock").exists()
+
+
+def test_a_live_dvc_process_is_not_cleared(tmp_path: Path) -> None:
+    tmp = tmp_path / ".dvc" / "tmp"
+    tmp.mkdir(parents=True)
+    fake = tmp_path / "dvc"  # a process whose command line says dvc
+    fake.write_text("import time\ntime.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, str(fake)])
+    try:
+        time.sleep(0.2)
+        info = {"pid": proc.pid, "cmd": "dvc repro"}
+        (tmp / "rwlock").write_text(json.dumps({"read": {"data": [info]}}))
+        with pytest.raises(NbopsError, match=f"pid {proc.pid}"):
+            dvc_project.clear_stale_locks(tmp_path)
+        assert (tmp / "rwlock").exists()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _nb(*cells: tuple[str, str]) -> dict:
+    return {
+        "cells": [
+            {"cell_type": "code", "source": src, "metadata": {"tags": [tag]}} for tag, src in cells
+        ]
+    }
+
+
+def test_step_gets_only_the_parameters_its_cell_assigns() -> None:
+    nb = _nb(("parameters", "alpha = 1.0\nn = 3"), ("nbops-step", "beta = 2"))
+    params = {"alpha": 0.5, "beta": 9, "other": 1}
+    assert step.step_parameters(nb, params, "train") == {"alpha": 0.5}
+
+
+def test_values_papermill_would_turn_into_strings_are_refused() -> None:
+    import datetime
+
+    nb = _nb(("parameters", "start = '2020-01-01'"))
+    with pytest.raises(NotebookError, match="quote it") as info:
+        step.step_parameters(nb, {"start": datetime.date(2020, 1, 1)}, "load")
+    assert info.value.param == "start"
+
+
+def test_cell_error_names_step_cell_and_traceback_end() -> None:
+    nb = _nb(("parameters", "x = 1"), ("nbops-step", "y = 1 / 0\nz = 2"))
+    exc = SimpleNamespace(
+        source="y = 1 / 0\nz = 2",
+        exec_count=4,
+        ename="ZeroDivisionError",
+        evalue="division by zero",
+        traceback=["\x1b[31mTraceback\x1b[0m", "----> 1 y = 1 / 0", "ZeroDivisionError: boom"],
+    )
+    err = step.cell_error("train", nb, exc, "reports/02_train.ipynb")
+    assert err.message.startswith(
+        "step 'train' failed in cell 2 [nbops-step] ('y = 1 / 0'): ZeroDivisionError"
+    )
+    assert "----> 1 y = 1 / 0" in err.message and "\x1b" not in err.message
+    assert "reports/02_train.ipynb" in err.fix and (err.step, err.cell) == ("train", 2)
+    assert step.step_name(Path("steps/02_train.ipynb")) == "train"
+
+
+def _run(run_id: str, params: dict, metrics: dict, source: str = "cell") -> RunRecord:
+    return RunRecord(
+        run_id=run_id, params=params, metrics=metrics, source=source, status="FINISHED"
+    )
+
+
+def test_check_uses_the_newest_run_with_the_same_parameters() -> None:
+    runs = [
+        _run("newer", {"alpha": "2.0"}, {"score": 0.1}),
+        _run("step", {"alpha": "1"}, {"score": 0.2}, source="step"),
+        _run("match", {"alpha": "1", "n": "5"}, {"score": 0.9}),
+        _run("nothing", {}, {"score": 0.3}),
+        _run("estimator", {"model.n": "7"}, {"score": 0.4}),  # n=7 reached the estimator
+    ]
+    report = check.CheckReport("p", "nb", {"alpha": 1.0, "n": 5})
+    candidates = check._candidates(runs, report.params)
+    assert [r.run_id for r, _ in candidates] == ["match", "nothing"]
+    assert check._pick(candidates, "score", report).run_id == "match"
+    rows = [check.MetricRow("score", 0.9, 0.9 + 1e-12), check.MetricRow("rows", None, 3.0)]
+    report.rows = rows
+    assert report.ok and "n/a" in report.text() and "yes" in report.text()
+    report.rows.append(check.MetricRow("loss", 0.5, 0.6))
+    assert not report.ok and "NO" in report.text()
+
+
+def test_pipeline_project_skips_the_folders_own_dvc(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    folder = tmp_path / "pipelines" / "demo"
+    (folder / ".dvc").mkdir(parents=True)
+    assert run.project_start(folder) == tmp_path
+    (folder / "pyproject.toml").write_text("")
+    assert run.project_start(folder) == folder
+
+
+def test_a_folder_without_dvc_yaml_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="nbops promote"):
+        run.run_pipeline(tmp_path)
+
+
+def test_step_kernel_import_is_light() -> None:
+    heavy = ("mlflow", "dvc", "papermill", "pandas", "numpy", "nbformat", "sklearn")
+    code = (
+        "import sys, nbops.pipeline.runtime, nbops.pipeline\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
