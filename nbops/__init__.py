@@ -39,9 +39,10 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbops``: register ``%%track`` and ``%nbops``."""
-    from nbops.magics import NbopsMagics
+    from nbops.magics import NbopsMagics, flush_on_kernel_shutdown
 
     ipython.register_magics(NbopsMagics)
+    flush_on_kernel_shutdown(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:

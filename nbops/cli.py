@@ -51,10 +51,9 @@ def _run(session: Session, args: argparse.Namespace) -> int:
 
 
 def _run_folder(folder: object, check: bool, force: bool) -> int:
-    from nbops.pipeline.run import run_pipeline, summary
+    from nbops.pipeline.run import run_pipeline
 
-    result = run_pipeline(str(folder), check=check, force=force)
-    print(summary(result))
+    result = run_pipeline(str(folder), check=check, force=force)  # prints progress, summary
     return 0 if result.ok else 1
 
 

@@ -34,6 +34,7 @@ MAGIC_HELP = (
 def runs(
     session: Session, experiment: str | None = None, fmt: str = "table", limit: int = 50
 ) -> str:
+    session.deliver_pending()
     records = session.tracker().list_runs(experiment, max_results=limit)
     if fmt == "json":
         return json.dumps([r.to_dict() for r in records], indent=1, default=str)
@@ -111,6 +112,7 @@ def _short(value: object) -> str:
 
 
 def show(session: Session, ref: str, fmt: str = "text") -> str:
+    session.deliver_pending()
     record = session.tracker().get_run(ref)
     if fmt == "json":
         return record.to_json()
@@ -132,6 +134,7 @@ def show(session: Session, ref: str, fmt: str = "text") -> str:
 
 
 def diff(session: Session, ref_a: str, ref_b: str, fmt: str = "text") -> str:
+    session.deliver_pending()
     store = session.tracker()
     result = diff_records(store.get_run(ref_a), store.get_run(ref_b))
     if fmt == "json":

@@ -185,6 +185,32 @@ def _summary(record: RunRecord, error: BaseException | None) -> Summary:
     return Summary(record, "local", f"MLflow write failed: {error}")
 
 
+def flush_on_kernel_shutdown(shell: Any) -> None:
+    """Deliver pending runs when a Jupyter client shuts the kernel down.
+
+    papermill/nbclient shut a kernel down right after its last cell; ipykernel then stops its
+    loops and the process ends before interpreter exit hooks can finish a first MLflow write
+    (~3 s: import and schema set-up). jupyter_client sends SIGTERM 2.5 s after its shutdown
+    request, so flushing in the kernel's own ``do_shutdown`` lands steady-state writes in time;
+    a record that still misses it stays in the spool, and the next ``nbops`` command that reads
+    the store (or ``nbops sync``) delivers it.
+    """
+    kernel = getattr(shell, "kernel", None)
+    original = getattr(kernel, "do_shutdown", None)
+    if original is None or getattr(original, "_nbops_flushes", False):
+        return
+
+    def do_shutdown(restart: bool) -> Any:
+        from nbops.api import default_session
+
+        if default_session.cache_info().currsize:
+            default_session().flush(timeout=2.0)  # SIGTERM comes at 2.5 s
+        return original(restart)
+
+    do_shutdown._nbops_flushes = True  # type: ignore[attr-defined]
+    kernel.do_shutdown = do_shutdown
+
+
 def _updates_in_place(shell: Any) -> bool:
     """Kernels (Jupyter, VS Code) update a displayed output by id; a terminal cannot."""
     return type(shell).__name__ != "TerminalInteractiveShell" and hasattr(shell, "kernel")

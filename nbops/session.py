@@ -138,6 +138,14 @@ class Session:
     def flush(self, timeout: float | None = None) -> list[tuple[RunRecord, BaseException]]:
         return self.writer.flush(timeout)
 
+    def deliver_pending(self) -> None:
+        """Before reading the store: deliver what a kernel that shut down too fast left in the
+        spool (``nbops sync`` does the same, with a report)."""
+        if self.spool.pending():
+            from nbops.store.sync import sync
+
+            sync(self.config, self.tracker())
+
     def earlier_failures(self) -> list[tuple[RunRecord, BaseException]]:
         """Background writes that failed since the last look (none if nothing was written)."""
         return self.writer.take_failures() if "writer" in self.__dict__ else []

@@ -102,6 +102,7 @@ def run_pipeline(
             fix="run `nbops promote NOTEBOOK` first, or pass the pipeline folder",
         )
     session = session or pipeline_session(path)
+    session.deliver_pending()  # the source notebook's runs, which --check compares with
     name = layout.pipeline_name(path)
     root, created = dvcp.ensure_project(path)
     warnings = [f"created a DVC project in {root}"] if created else []

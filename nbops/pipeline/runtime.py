@@ -94,7 +94,7 @@ class StepRun:
         run._watch_failures()
         return run
 
-    def finish(self, ns: Mapping[str, Any]) -> RunRecord:
+    def finish(self, ns: Mapping[str, Any]) -> None:
         """Save outputs and metrics, record the run and wait until it is written."""
         self.capture.ns = ns  # type: ignore[assignment]  # read-only from here on
         folder = self.root / serializers.ARTIFACTS_DIR / self.name
@@ -110,24 +110,31 @@ class StepRun:
                     step=self.name,
                 )
             self.saved[var], _ = serializers.save(ns[var], var, self.name, folder)
-        if self.metrics:
-            self._write_metrics(ns)
-        return self._commit(None)
+        record = self._commit(None)
+        self._write_metrics(record.metrics)
+        self._show(record)
 
-    def _write_metrics(self, ns: Mapping[str, Any]) -> None:
-        from nbops.capture.namespace import as_number
+    @staticmethod
+    def _show(record: RunRecord) -> None:
+        """The same compact summary ``%%track`` shows, under the save cell of the report."""
+        if _ipython() is None:
+            return
+        from IPython.display import display
 
-        values: dict[str, float] = {}
-        for name in self.metrics:
-            number = as_number(ns.get(name))
-            if number is None:
-                warning = f"nbops: step {self.name!r}: metric {name!r} is not a number"
-                print(warning, file=sys.stderr)
-            else:
-                values[name] = number
+        from nbops.display import Summary
+
+        display(Summary(record, "saved" if record.run_id else "local"))
+
+    def _write_metrics(self, values: Mapping[str, float]) -> None:
+        """``metrics/<step>.json``: the metrics the step's run recorded (declared by the
+        ``metrics`` tag or captured like ``%%track`` does), for DVC and ``nbops run --check``."""
+        missing = [name for name in self.metrics if name not in values]
+        for name in missing:
+            print(f"nbops: step {self.name!r}: metric {name!r} is not a number", file=sys.stderr)
         path = self.root / layout.METRICS_DIR / f"{self.name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        text = json.dumps(dict(values), indent=1, sort_keys=True) + "\n"
+        path.write_text(text, encoding="utf-8")
 
     def _commit(self, error: BaseException | None) -> RunRecord:
         """Spool and write the record now: the kernel is shut down as soon as the cell ends."""

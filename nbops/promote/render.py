@@ -71,12 +71,7 @@ def build_stages(plan: Plan) -> tuple[list[Stage], list[str]]:
         deps = [notebooks[step.name]]
         for name in step.upstream:
             dep = _upstream_dep(plan.step(name))
-            if dep is None:
-                notes.append(
-                    f"step {step.name!r} runs after {name!r} (prev:), but {name!r} saves "
-                    "nothing DVC can depend on, so `dvc repro` may run them in either order"
-                )
-            elif dep not in deps:
+            if dep not in deps:
                 deps.append(dep)
         deps += [f for f in step.files if f not in deps]
         stages.append(
@@ -86,19 +81,18 @@ def build_stages(plan: Plan) -> tuple[list[Stage], list[str]]:
                 deps=deps,
                 params=step_params(plan, step),
                 outs=[layout.artifacts_dir(step.name)] if step.outputs else [],
-                metrics=[layout.metrics_file(step.name)] if step.metrics else [],
+                metrics=[layout.metrics_file(step.name)],  # every step reports what it captured
             )
         )
     return stages, notes
 
 
-def _upstream_dep(upstream: Step) -> str | None:
-    """What a downstream stage depends on to run after ``upstream``: its artifacts or metrics."""
+def _upstream_dep(upstream: Step) -> str:
+    """What a downstream stage depends on to run after ``upstream``: its artifacts, else its
+    metrics file (every step writes one)."""
     if upstream.outputs:
         return layout.artifacts_dir(upstream.name)
-    if upstream.metrics:
-        return layout.metrics_file(upstream.name)
-    return None
+    return layout.metrics_file(upstream.name)
 
 
 def readme_context(plan: Plan, source: str) -> dict[str, Any]:

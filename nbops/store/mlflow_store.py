@@ -352,6 +352,7 @@ class MlflowTracker:
             from mlflow.tracking import MlflowClient
 
             with sqlite.setup_lock(self.uri):
+                sqlite.create_if_missing(self.uri, lambda uri: MlflowClient(tracking_uri=uri))
                 self._client_obj = self._retrying(lambda: MlflowClient(tracking_uri=self.uri))
         return self._client_obj
 

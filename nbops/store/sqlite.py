@@ -12,7 +12,7 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from nbops.errors import StoreError
@@ -72,6 +72,23 @@ def setup_lock(uri: str, timeout: float = SETUP_LOCK_TIMEOUT) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def create_if_missing(uri: str, build: Callable[[str], object]) -> None:
+    """Create a new SQLite store under a temporary name and rename it into place.
+
+    MLflow's first use migrates the schema in many steps; a process killed meanwhile (a kernel
+    gets SIGTERM 2.5 s after a shutdown request) would leave a half-migrated file that no later
+    write can use. Call under :func:`setup_lock`, so no other creator runs.
+    """
+    db = db_path(uri)
+    if db is None or db.exists():
+        return
+    for leftover in db.parent.glob(f".{db.name}.creating-*"):  # from a killed creator
+        leftover.unlink(missing_ok=True)
+    tmp = db.with_name(f".{db.name}.creating-{os.getpid()}")
+    build(f"sqlite:///{tmp}")
+    os.replace(tmp, db)
 
 
 def db_path(uri: str) -> Path | None:

@@ -98,14 +98,16 @@ def test_dvc_yaml_stages(promoted: PromoteResult) -> None:
             "cmd": "nbops step steps/01_load.ipynb",
             "deps": ["steps/01_load.ipynb", "data/train.csv"],
             "outs": ["artifacts/load"],
+            "metrics": [{"metrics/load.json": {"cache": False}}],
         },
         "train": {
             "cmd": "nbops step steps/02_train.ipynb",
             "deps": ["steps/02_train.ipynb", "artifacts/load"],
             "params": ["test_size", "n_estimators"],
             "outs": ["artifacts/train"],
+            "metrics": [{"metrics/train.json": {"cache": False}}],
         },
-        "evaluate": {  # saves nothing later steps read: no outs; reports a metric
+        "evaluate": {  # saves nothing later steps read: no outs; every step reports metrics
             "cmd": "nbops step steps/03_evaluate.ipynb",
             "deps": ["steps/03_evaluate.ipynb", "artifacts/train"],
             "metrics": [{"metrics/evaluate.json": {"cache": False}}],
