@@ -14,16 +14,13 @@ import itertools
 import json
 import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from nbops.dvc import DVC_DIR
 from nbops.errors import NbopsError
 
-DVC_DIR = ".dvc"
-BASE_ENV = {"DVC_NO_ANALYTICS": "1"}
 EventKind = Literal["start", "unchanged", "restored", "failed", "other"]
 
 _EVENTS: tuple[tuple[EventKind, re.Pattern[str]], ...] = (
@@ -50,49 +47,6 @@ def parse_line(line: str) -> Event:
         if match:
             return Event(kind, match.group("stage"), text)
     return Event("other", "", text)
-
-
-def dvc_command(*args: str) -> list[str]:
-    """DVC of the interpreter running nbops, whatever is on PATH."""
-    return [sys.executable, "-m", "dvc", *args]
-
-
-def dvc_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for DVC and the stages it runs: ``nbops`` (and ``python``) of this
-    interpreter first on PATH, so a stage's ``nbops step`` is the nbops running the pipeline."""
-    env = {**os.environ, **BASE_ENV, **(extra or {})}
-    bindir = os.path.dirname(sys.executable)
-    env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")])
-    env.setdefault("PYTHONUNBUFFERED", "1")  # steps' lines arrive in order with DVC's
-    return env
-
-
-def find_dvc_root(folder: Path) -> Path | None:
-    for candidate in (folder, *folder.parents):
-        if (candidate / DVC_DIR).is_dir():
-            return candidate
-    return None
-
-
-def ensure_project(folder: Path) -> tuple[Path, bool]:
-    """The DVC root containing ``folder``; created if there is none: ``dvc init`` in the
-    enclosing git repository, else ``dvc init --no-scm`` in the folder (the contract's rule).
-    Returns (root, created)."""
-    root = find_dvc_root(folder)
-    if root is not None:
-        return root, False
-    git = next((p for p in (folder, *folder.parents) if (p / ".git").exists()), None)
-    root, args = (git, ["init"]) if git is not None else (folder, ["init", "--no-scm"])
-    done = subprocess.run(
-        dvc_command(*args), cwd=root, env=dvc_env(), capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise NbopsError(
-            f"`dvc {' '.join(args)}` failed in {root}:\n{(done.stderr or done.stdout).strip()}",
-            fix=f"run `dvc {' '.join(args)}` in {root} yourself and fix what it reports",
-            folder=str(root),
-        )
-    return root, True
 
 
 def clear_stale_locks(root: Path) -> list[str]:

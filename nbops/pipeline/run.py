@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from nbops import dvc
 from nbops.config import ROOT_MARKERS, find_project_root, load_config
 from nbops.errors import UsageError
 from nbops.pipeline import dvc_project as dvcp
@@ -104,8 +105,8 @@ def run_pipeline(
     session = session or pipeline_session(path)
     session.deliver_pending()  # the source notebook's runs, which --check compares with
     name = layout.pipeline_name(path)
-    root, created = dvcp.ensure_project(path)
-    warnings = [f"created a DVC project in {root}"] if created else []
+    warnings = dvc.ensure_project(path)
+    root = dvc.dvc_root(path) or path
     warnings += [f"removed stale DVC lock {p}" for p in dvcp.clear_stale_locks(root)]
     for text in warnings:
         echo(f"nbops: {text}")
@@ -133,7 +134,7 @@ def project_start(folder: Path) -> Path:
     """Where to look for the nbops project: a ``.dvc`` that ``dvc init --no-scm`` put in the
     pipeline folder must not make the folder its own project when one encloses it."""
     own = [m for m in ROOT_MARKERS if (folder / m).exists()]
-    if own and own != [dvcp.DVC_DIR]:
+    if own and own != [dvc.DVC_DIR]:
         return folder
     parent = find_project_root(folder.parent)
     if any((parent / m).exists() for m in ROOT_MARKERS):
@@ -155,14 +156,14 @@ def _repro(
     }
     if parent.run_id:
         env[PARENT_ENV] = parent.run_id
-    command = dvcp.dvc_command("repro", *(["--force"] if force else []))
+    command = dvc.dvc_command("repro", *(["--force"] if force else []))
     tail: list[str] = []
     status = "FAILED"
     try:
         with subprocess.Popen(
             command,
             cwd=folder,
-            env=dvcp.dvc_env(env),
+            env=dvc.dvc_env(env),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

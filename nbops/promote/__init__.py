@@ -42,10 +42,10 @@ def promote(
     :class:`~nbops.errors.NotebookError` naming it, unless ``force``; DVC failures raise
     :class:`~nbops.errors.NbopsError` with DVC's message.
     """
-    from nbops import __version__
+    from nbops import __version__, dvc
     from nbops.notebook.dataflow import infer_dataflow
     from nbops.notebook.parse import parse_notebook
-    from nbops.promote import data, dvc
+    from nbops.promote import data
     from nbops.promote.manifest import Manifest, apply_changes, plan_changes
     from nbops.promote.render import render_pipeline
 

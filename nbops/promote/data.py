@@ -13,9 +13,9 @@ import filecmp
 import shutil
 from pathlib import Path, PurePosixPath
 
+from nbops import dvc
 from nbops.errors import NotebookError
 from nbops.notebook.plan import Plan
-from nbops.promote import dvc
 from nbops.promote.layout import MANIFEST, RUNTIME_DIRS, STEPS_DIR, is_inside, outermost
 
 

@@ -1,4 +1,5 @@
-"""DVC through its command line: ``dvc init`` when no project holds the folder, ``dvc add``.
+"""DVC through its command line, for promote and run alike: one place decides where a DVC
+project goes (``dvc init``), how DVC is started, and how its failures read.
 
 DVC runs as a subprocess (``python -m dvc``, the interpreter running nbops) rather than through
 its Python API: the CLI is DVC's stable interface, and importing dvc would cost promote a
@@ -14,15 +15,30 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from nbops.errors import NbopsError
-from nbops.promote.layout import relative_path
 
 DVC_DIR = ".dvc"
+BASE_ENV = {"DVC_NO_ANALYTICS": "1"}
+
+
+def dvc_command(*args: str) -> list[str]:
+    """DVC of the interpreter running nbops, whatever is on PATH."""
+    return [sys.executable, "-m", "dvc", *args]
+
+
+def dvc_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for DVC and the stages it runs: ``nbops`` (and ``python``) of this
+    interpreter first on PATH, so a stage's ``nbops step`` is the nbops running the pipeline."""
+    env = {**os.environ, **BASE_ENV, **(extra or {})}
+    bindir = os.path.dirname(sys.executable)
+    env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")])
+    env.setdefault("PYTHONUNBUFFERED", "1")  # steps' lines arrive in order with DVC's
+    return env
 
 
 def run_dvc(args: Sequence[str], cwd: Path) -> str:
     """Run ``dvc ARGS`` in ``cwd`` and return its output; raise NbopsError if it fails."""
-    command = [sys.executable, "-m", "dvc", *args]
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    command = dvc_command(*args)
+    env = dvc_env()
     shown = "dvc " + " ".join(args)
     try:
         done = subprocess.run(
@@ -37,7 +53,7 @@ def run_dvc(args: Sequence[str], cwd: Path) -> str:
     if "No module named dvc" in message:
         fix = "install DVC in this environment: pip install dvc"
     else:
-        fix = f"fix what DVC reports above, then promote again (or run `{shown}` in {cwd})"
+        fix = f"fix what DVC reports above, then try again (or run `{shown}` in {cwd})"
     raise NbopsError(f"`{shown}` failed in {cwd}:\n{message}", fix=fix, command=shown)
 
 
@@ -72,8 +88,7 @@ def ensure_project(folder: Path) -> list[str]:
     repo = git_root(folder)
     if repo is not None:
         run_dvc(["init", "--quiet"], cwd=repo)
-        where = relative_path(repo, folder)
-        return [f"ran `dvc init` in the git repository's root ({where}); commit .dvc/ with git"]
+        return [f"ran `dvc init` in the git repository's root ({repo}); commit .dvc/ with git"]
     run_dvc(["init", "--no-scm", "--quiet"], cwd=folder)
     return ["ran `dvc init --no-scm` in the pipeline folder (it is not inside a git repository)"]
 
