@@ -102,7 +102,11 @@ def build(project: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     for tags, source in CELLS:
         nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": tags}))
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, project / "wine.ipynb")
     pipeline = promote(str(project / "wine.ipynb")).out_dir
     _run([NBOPS, "run", str(pipeline)], project)

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MODULES = ("bench_fingerprint", "bench_track")
+MODULES = ("bench_fingerprint", "bench_track", "bench_pipeline")
 
 
 def machine() -> dict[str, object]:

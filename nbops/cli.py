@@ -72,6 +72,66 @@ def _demo(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_list(session: Session, args: argparse.Namespace) -> int:
+    print(commands.model_list(session, args.name, args.format))
+    return 0
+
+
+def _model_register(session: Session, args: argparse.Namespace) -> int:
+    text = commands.model_register(
+        session, args.run, args.name, args.artifact_path, args.alias, args.reason
+    )
+    print(text)
+    return 0
+
+
+def _model_promote(session: Session, args: argparse.Namespace) -> int:
+    text = commands.model_promote(session, args.name, args.version, args.challenger, args.reason)
+    print(text)
+    return 0
+
+
+def _model_rollback(session: Session, args: argparse.Namespace) -> int:
+    print(commands.model_rollback(session, args.name, args.reason))
+    return 0
+
+
+def _add_model_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`nbops model ...`: the registry through MLflow aliases (champion/challenger/previous)."""
+    model = sub.add_parser("model", help="registered models: list, register, promote, rollback")
+    actions = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    reason = argparse.ArgumentParser(add_help=False)
+    reason.add_argument("--reason", "-r", default="", help="why (recorded on the versions)")
+
+    listing = actions.add_parser("list", help="versions, aliases, metrics and the latest change")
+    listing.add_argument("name", help="registered model name")
+    listing.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    listing.set_defaults(handler=_model_list)
+
+    register = actions.add_parser(
+        "register", parents=[reason], help="register a run's model as a new version"
+    )
+    register.add_argument("run", help="run id, id prefix (>= 6 chars) or run name")
+    register.add_argument("name", help="registered model name (created if missing)")
+    register.add_argument("--artifact-path", default="model", help="default: model")
+    register.add_argument("--alias", default="challenger", help="default: challenger; '' none")
+    register.set_defaults(handler=_model_register)
+
+    promote = actions.add_parser(
+        "promote", parents=[reason], help="make a version (or the challenger) the champion"
+    )
+    promote.add_argument("name", help="registered model name")
+    promote.add_argument("version", nargs="?", help="version number (or use --challenger)")
+    promote.add_argument("--challenger", action="store_true", help="promote the challenger")
+    promote.set_defaults(handler=_model_promote)
+
+    rollback = actions.add_parser(
+        "rollback", parents=[reason], help="make the previous champion the champion again"
+    )
+    rollback.add_argument("name", help="registered model name")
+    rollback.set_defaults(handler=_model_rollback)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbops", description="From MLOps Level 0 to Level 1 without leaving the notebook."
@@ -121,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the example notebook end to end and list its runs")
     demo.add_argument("--dir", default="demo", help="workspace folder (default ./demo)")
     demo.set_defaults(handler=_demo)
+    _add_model_parser(sub)
     return parser
 
 

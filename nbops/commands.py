@@ -11,8 +11,10 @@ import io
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from nbops import registry
 from nbops.diff import diff_records, format_diff
 from nbops.errors import UsageError
 from nbops.record import RunRecord
@@ -212,4 +214,81 @@ def promote_text(result: PromoteResult) -> str:
     lines.append(f"files: {changed} written/removed, {len(result.unchanged)} unchanged")
     lines += [f"note: {note}" for note in result.notes]
     lines.append(f"run it: nbops run {result.out_dir}")
+    return "\n".join(lines)
+
+
+def model_list(session: Session, name: str, fmt: str = "table") -> str:
+    """`nbops model list NAME`: versions newest first, aliases, metrics, the latest change."""
+    versions = registry.list_versions(session.config, name)
+    if fmt == "json":
+        rows = [asdict(v) | {"created": v.created.isoformat()} for v in versions]
+        return json.dumps(rows, indent=1, default=str)
+    if not versions:
+        return f"model {name!r} has no versions"
+    metrics = sorted({k for v in versions for k in v.metrics})[:4]
+    rows = [["version", "aliases", "run", "created", *metrics, "last change"]]
+    for v in versions:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created.timestamp()))
+        rows.append(
+            [
+                str(v.version),
+                ",".join(v.aliases) or "-",
+                (v.run_id or "")[:8],
+                created,
+                *[_num(v.metrics.get(m)) for m in metrics],
+                _last_change(v.history),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _last_change(history: list[dict[str, object]]) -> str:
+    if not history:
+        return ""
+    e = history[-1]
+    what = f"{e['alias']} {e['action']}" if "alias" in e else str(e.get("op", ""))
+    reason = f": {_short(e.get('reason'))}" if e.get("reason") else ""
+    return f"{what} {str(e.get('at', ''))[:16]} by {e.get('by', '?')}{reason}"
+
+
+def model_register(
+    session: Session, run: str, name: str, artifact_path: str, alias: str | None, reason: str
+) -> str:
+    """`nbops model register RUN NAME`: RUN may be an id, an id prefix or a run name."""
+    session.deliver_pending()
+    run_id = session.tracker().get_run(run).run_id or run
+    info = registry.register(
+        session.config, run_id, name, artifact_path, alias=alias or None, reason=reason
+    )
+    aliases = f" (alias {', '.join(info.aliases)})" if info.aliases else ""
+    return f"registered {info.source} as {name!r} version {info.version}{aliases}: {info.uri}"
+
+
+def model_promote(
+    session: Session, name: str, version: str | None, challenger: bool, reason: str
+) -> str:
+    return change_text(
+        registry.promote(session.config, name, version, challenger=challenger, reason=reason)
+    )
+
+
+def model_rollback(session: Session, name: str, reason: str) -> str:
+    return change_text(registry.rollback(session.config, name, reason=reason))
+
+
+def change_text(change: registry.RegistryChange) -> str:
+    """What a promote/rollback moved, who did it and why, and how to load the champion."""
+    champion = change.aliases.get(registry.CHAMPION)
+    if not change.changes:
+        return f"model {change.name!r}: nothing changed (version {champion} is the champion)"
+    lines = [f"model {change.name!r}: version {champion} is the champion ({change.op})"]
+    for c in change.changes:
+        old = f"v{c.old}" if c.old is not None else "-"
+        new = f"v{c.new}" if c.new is not None else "- (removed)"
+        lines.append(f"  {c.alias:<10} {old} -> {new}")
+    reason = f"; reason: {change.reason}" if change.reason else ""
+    lines.append(f"by {change.actor} at {change.at}{reason}")
+    lines.append(f"load it: models:/{change.name}@{registry.CHAMPION}")
     return "\n".join(lines)

@@ -69,3 +69,10 @@ class FingerprintError(NbopsError):
     """An object cannot be fingerprinted deterministically (fields: ``obj_type``, ``reason``)."""
 
     exit_code = 6
+
+
+class RegistryError(NbopsError):
+    """A registered model, version or alias needed for a registry change does not exist
+    (fields: ``model``, ``version``, ``alias``)."""
+
+    exit_code = 7
