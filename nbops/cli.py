@@ -132,13 +132,8 @@ def _add_model_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     rollback.set_defaults(handler=_model_rollback)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nbops", description="From MLOps Level 0 to Level 1 without leaving the notebook."
-    )
-    parser.add_argument("--version", action="version", version=f"nbops {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_run_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`nbops runs|show|diff|sync`: the tracked runs in the store."""
     runs = sub.add_parser("runs", help="list tracked runs, newest first")
     runs.add_argument("--experiment", "-e", help="only this experiment (default: all)")
     runs.add_argument("--format", "-f", choices=commands.FORMATS, default="table")
@@ -160,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_sync
     )
 
+
+def _add_pipeline_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`nbops promote|run|step|demo`: from a tagged notebook to a DVC pipeline, and running it."""
     promote = sub.add_parser("promote", help="turn a tagged notebook into a DVC pipeline")
     promote.add_argument("notebook", help="the tagged notebook (.ipynb)")
     promote.add_argument("--out", help="output folder (default pipelines/<notebook stem>/)")
@@ -181,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the example notebook end to end and list its runs")
     demo.add_argument("--dir", default="demo", help="workspace folder (default ./demo)")
     demo.set_defaults(handler=_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nbops", description="From MLOps Level 0 to Level 1 without leaving the notebook."
+    )
+    parser.add_argument("--version", action="version", version=f"nbops {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_parsers(sub)
+    _add_pipeline_parsers(sub)
     _add_model_parser(sub)
     return parser
 
