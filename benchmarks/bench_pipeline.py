@@ -22,36 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import row
+
 BIN = Path(sys.executable).parent
 NBOPS = str(BIN / "nbops")
 PAPERMILL = str(BIN / "papermill")
 
-CELLS = [
-    ([], "%load_ext nbops"),
-    (["parameters"], "n_estimators = 20\nmax_depth = 4\ntest_size = 0.25"),
-    (
-        ["setup"],
-        "import pandas as pd\nfrom sklearn.ensemble import RandomForestClassifier\n"
-        "from sklearn.metrics import accuracy_score\n"
-        "from sklearn.model_selection import train_test_split",
-    ),
-    (
-        ["step:load"],
-        'df = pd.read_csv("data/wine.csv")\nX = df.drop(columns="target")\ny = df["target"]',
-    ),
-    (
-        ["step:train"],
-        "X_train, X_test, y_train, y_test = train_test_split(\n"
-        "    X, y, test_size=test_size, random_state=0)\n"
-        "model = RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth, "
-        "random_state=0)\nmodel.fit(X_train, y_train)",
-    ),
-    (
-        ["step:evaluate"],
-        "%%track --params n_estimators,max_depth,test_size\n"
-        "accuracy = accuracy_score(y_test, model.predict(X_test))",
-    ),
-]
 # a fresh copy leaves out what a run writes (and the DVC cache: .dvc/cache, .dvc/tmp)
 RUN_OUTPUTS = ("artifacts", "reports", "metrics", "dvc.lock", ".nbops", "cache", "tmp")
 
@@ -75,40 +51,13 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
     return elapsed
 
 
-def _row(id_: str, what: str, nbops_s: float, anchor: str, anchor_s: float, limit: float) -> dict:
-    ratio = nbops_s / anchor_s
-    return {
-        "id": id_,
-        "what": what,
-        "nbops_s": nbops_s,
-        "anchor": anchor,
-        "anchor_s": anchor_s,
-        "ratio": ratio,
-        "target": f"<= {limit}x",
-        "met": ratio <= limit,
-    }
-
-
 def build(project: Path) -> Path:
     """Write the wine notebook and its data into ``project``, promote it, run it once."""
-    import nbformat
-    from sklearn.datasets import load_wine
-
+    from nbops.examples import write_wine_project
     from nbops.promote import promote
 
     (project / "pyproject.toml").write_text('[project]\nname = "bench"\nversion = "0"\n')
-    (project / "data").mkdir()
-    load_wine(as_frame=True).frame.to_csv(project / "data" / "wine.csv", index=False)
-    nb = nbformat.v4.new_notebook()
-    for tags, source in CELLS:
-        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": tags}))
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, project / "wine.ipynb")
-    pipeline = promote(str(project / "wine.ipynb")).out_dir
+    pipeline = promote(str(write_wine_project(project))).out_dir
     _run([NBOPS, "run", str(pipeline)], project)
     return Path(pipeline)
 
@@ -125,7 +74,7 @@ def p3(pipeline: Path, repeat: int) -> dict:
     for _ in range(repeat):
         ours.append(_run([NBOPS, "run", str(pipeline)], pipeline))
         theirs.append(_run([sys.executable, "-m", "dvc", "repro"], pipeline))
-    return _row(
+    return row(
         "P3",
         "nbops run, nothing changed",
         statistics.median(ours),
@@ -161,7 +110,7 @@ def p3f(pipeline: Path, project: Path, repeat: int) -> dict:
     for i in range(repeat):
         ours.append(_run([NBOPS, "run", "."], fresh_copy(pipeline, project / f"n{i}" / "wine")))
         theirs.append(papermill_steps(fresh_copy(pipeline, project / f"p{i}" / "wine"), project))
-    return _row(
+    return row(
         "P3f",
         "nbops run, first run (3 steps)",
         statistics.median(ours),

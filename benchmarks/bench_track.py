@@ -12,35 +12,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from common import median_times, row
+
 TRIVIAL = "a = 1\nb = 2.0\nscore = a + b\n"
-
-
-def _median_times(fn, repeat: int, before=None) -> float:
-    times = []
-    for _ in range(repeat):
-        if before is not None:
-            before()  # untimed: e.g. let the previous run's background write finish
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def _row(id_: str, what: str, nbops_s: float, anchor: str, anchor_s: float, limit: float) -> dict:
-    ratio = nbops_s / anchor_s
-    return {
-        "id": id_,
-        "what": what,
-        "nbops_s": nbops_s,
-        "anchor": anchor,
-        "anchor_s": anchor_s,
-        "ratio": ratio,
-        "target": f"<= {limit}x",
-        "met": ratio <= limit,
-    }
 
 
 def p2(workdir: Path, repeat: int) -> dict:
@@ -61,14 +37,14 @@ def p2(workdir: Path, repeat: int) -> dict:
         run("%nbops wait")
         # A user's cells are seconds apart: measure each cell with the writer idle, as then.
         settle = lambda: run("%nbops wait")  # noqa: E731
-        plain = _median_times(lambda: run(TRIVIAL), repeat, settle)
-        tracked = _median_times(lambda: run("%%track\n" + TRIVIAL), repeat, settle)
+        plain = median_times(lambda: run(TRIVIAL), repeat, settle)
+        tracked = median_times(lambda: run("%%track\n" + TRIVIAL), repeat, settle)
         run("%nbops wait")
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     anchor = _handwritten(workdir, repeat)
-    return _row(
+    return row(
         "P2",
         "%%track added latency, trivial cell",
         tracked - plain,
@@ -82,7 +58,7 @@ def _handwritten(workdir: Path, repeat: int) -> float:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'anchor.db'}")
-    exp = client.create_experiment("anchor")
+    exp = client.create_experiment("anchor", (workdir / "anchor_art").as_uri())
 
     def log() -> None:
         run = client.create_run(exp)
@@ -95,7 +71,7 @@ def _handwritten(workdir: Path, repeat: int) -> float:
         client.set_terminated(rid, "FINISHED")
 
     log()
-    return _median_times(log, repeat)
+    return median_times(log, repeat)
 
 
 def p2i(repeat: int) -> dict:
@@ -112,7 +88,7 @@ def p2i(repeat: int) -> dict:
 
     ours = statistics.median(fresh(load) for _ in range(repeat))
     theirs = statistics.median(fresh(anchor) for _ in range(repeat))
-    return _row("P2i", "%load_ext nbops", ours, "import mlflow", theirs, 0.1)
+    return row("P2i", "%load_ext nbops", ours, "import mlflow", theirs, 0.1)
 
 
 def p2m(workdir: Path, repeat: int) -> dict:
@@ -136,20 +112,21 @@ def p2m(workdir: Path, repeat: int) -> dict:
     shell.run_cell("%%track --no-model\n" + cell)
     session.flush()
     settle = session.flush
-    without = _median_times(lambda: shell.run_cell("%%track --no-model\n" + cell), repeat, settle)
-    with_model = _median_times(
+    without = median_times(lambda: shell.run_cell("%%track --no-model\n" + cell), repeat, settle)
+    with_model = median_times(
         lambda: shell.run_cell("%%track --model model\n" + cell), repeat, settle
     )
     session.flush()
 
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'anchor_model.db'}")
+    experiment = mlflow.create_experiment("anchor", (workdir / "anchor_art").as_uri())
 
     def default_log() -> None:
-        with mlflow.start_run():
+        with mlflow.start_run(experiment_id=experiment):
             mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
 
-    anchor = _median_times(default_log, max(3, repeat // 5))
-    return _row(
+    anchor = median_times(default_log, max(3, repeat // 5))
+    return row(
         "P2m",
         "%%track --model (added)",
         max(with_model - without, 1e-6),

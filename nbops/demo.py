@@ -8,13 +8,12 @@ runs in a real kernel through papermill, exactly as a user's headless run would.
 from __future__ import annotations
 
 import os
-import shutil
-from importlib import resources
 from pathlib import Path
 
 from nbops.errors import NotebookError
+from nbops.examples import WINE_TRACKED, copy_example
 
-EXAMPLE = "wine_tracked.ipynb"
+EXAMPLE = WINE_TRACKED
 
 
 def run_demo(folder: str | Path = "demo") -> str:
@@ -30,9 +29,7 @@ def run_demo(folder: str | Path = "demo") -> str:
     project = workspace / "pyproject.toml"
     if not project.exists():
         project.write_text('[project]\nname = "nbops-demo"\nversion = "0"\n\n[tool.nbops]\n')
-    source = resources.files("nbops.examples").joinpath(EXAMPLE)
-    with resources.as_file(source) as path:
-        shutil.copyfile(path, workspace / EXAMPLE)
+    copy_example(EXAMPLE, workspace)
     output = workspace / f"executed_{EXAMPLE}"
     previous = os.environ.get("NBOPS_NOTEBOOK")
     os.environ["NBOPS_NOTEBOOK"] = str(workspace / EXAMPLE)  # no server to ask: tell the kernel

@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import papermill
 import pytest
 import yaml
@@ -21,52 +20,11 @@ from nbops.config import Config
 
 pytestmark = pytest.mark.kernel
 
-CELLS = [
-    ([], "%load_ext nbops"),
-    (["parameters"], "n_estimators = 20\nmax_depth = 4\ntest_size = 0.25"),
-    (
-        ["setup"],
-        "import pandas as pd\nfrom sklearn.ensemble import RandomForestClassifier\n"
-        "from sklearn.metrics import accuracy_score\n"
-        "from sklearn.model_selection import train_test_split",
-    ),
-    (
-        ["step:load"],
-        'df = pd.read_csv("data/wine.csv")\nX = df.drop(columns="target")\ny = df["target"]',
-    ),
-    (
-        ["step:train"],
-        "X_train, X_test, y_train, y_test = train_test_split(\n"
-        "    X, y, test_size=test_size, random_state=0)\n"
-        "model = RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth, "
-        "random_state=0)\nmodel.fit(X_train, y_train)",
-    ),
-    (
-        ["step:evaluate"],
-        "%%track --params n_estimators,max_depth,test_size\n"
-        "accuracy = accuracy_score(y_test, model.predict(X_test))",
-    ),
-]
-
 
 def write_project(project: Path) -> Path:
-    from sklearn.datasets import load_wine
+    from nbops.examples import write_wine_project
 
-    (project / "data").mkdir()
-    load_wine(as_frame=True).frame.to_csv(project / "data" / "wine.csv", index=False)
-    nb = nbformat.v4.new_notebook()
-    for tags, source in CELLS:
-        cell = nbformat.v4.new_code_cell(source)
-        cell.metadata["tags"] = tags
-        nb.cells.append(cell)
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path = project / "wine.ipynb"
-    nbformat.write(nb, path)
-    return path
+    return write_wine_project(project)
 
 
 def stage_states(out: str) -> dict[str, str]:
@@ -94,9 +52,9 @@ def test_tracked_notebook_promotes_runs_and_reproduces(
     )
     monkeypatch.delenv("NBOPS_NOTEBOOK")
 
-    assert main(["promote", "wine.ipynb", "--check"]) == 0
+    assert main(["promote", "wine_pipeline.ipynb", "--check"]) == 0
     out = capsys.readouterr().out
-    pipeline = project / "pipelines" / "wine"
+    pipeline = project / "pipelines" / "wine_pipeline"
     assert "accuracy" in out and "match" in out.lower()
     assert (pipeline / "dvc.yaml").is_file() and (pipeline / "data" / "wine.csv.dvc").is_file()
     for path in pipeline.rglob("*"):  # generated files (executed reports are outputs)
@@ -105,7 +63,7 @@ def test_tracked_notebook_promotes_runs_and_reproduces(
             assert str(project) not in path.read_text(), f"absolute path in {path}"
 
     client = MlflowClient(tracking_uri=config.tracking_uri)
-    runs = client.search_runs([client.get_experiment_by_name("wine").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name("wine_pipeline").experiment_id])
     steps = {
         r.data.tags.get("nbops.step") for r in runs if r.data.tags.get("nbops.source") == "step"
     }
@@ -132,7 +90,7 @@ def test_tracked_notebook_promotes_runs_and_reproduces(
     )
     assert all(name in dag.stdout for name in ("load", "train", "evaluate"))
 
-    elsewhere = project / "copy" / "wine"
+    elsewhere = project / "copy" / "wine_pipeline"
     shutil.copytree(
         pipeline,
         elsewhere,
