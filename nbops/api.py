@@ -47,7 +47,7 @@ class track:
         metrics: Iterable[str] = (),
         data: Iterable[str] = (),
         model: str | None = None,
-        auto: bool = True,
+        auto: bool | None = None,
         log_model: bool = True,
         notebook: str | None = None,
         tags: dict[str, str] | None = None,
@@ -62,7 +62,7 @@ class track:
             metrics=list(metrics),
             data=list(data),
             model=model,
-            auto=auto,
+            auto=bool(auto) if auto is not None else True,
             log_model=log_model,
             notebook=notebook,
             source=source,
@@ -70,6 +70,8 @@ class track:
         )
         self.wait = wait
         self.session = session or default_session()
+        if auto is None:  # [tool.nbops] auto / NBOPS_AUTO
+            self.options.auto = self.session.config.auto
         self.record: RunRecord | None = None
         self.error: BaseException | None = None
         self._frame: FrameType | None = None

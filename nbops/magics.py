@@ -28,6 +28,21 @@ def _names(text: str | None) -> list[str]:
     return [n.strip() for n in (text or "").split(",") if n.strip()]
 
 
+def _options(args: Any, auto_default: bool) -> CaptureOptions:
+    """``%%track`` flags as capture options; ``--no-auto`` overrides ``[tool.nbops] auto``."""
+    return CaptureOptions(
+        name=args.name,
+        experiment=args.experiment,
+        params=_names(args.params),
+        metrics=_names(args.metrics),
+        data=_names(args.data),
+        model=args.model,
+        auto=auto_default and not args.no_auto,
+        notebook=args.notebook,
+        log_model=not args.no_model,
+    )
+
+
 @magics_class
 class NbopsMagics(Magics):
     """``%%track`` and ``%nbops``; one :class:`Session` per shell."""
@@ -59,20 +74,10 @@ class NbopsMagics(Magics):
         """Run the cell, then record its params, metrics, data fingerprints, code and context."""
         __tracebackhide__ = True
         args = parse_argstring(self.track, line)
-        options = CaptureOptions(
-            name=args.name,
-            experiment=args.experiment,
-            params=_names(args.params),
-            metrics=_names(args.metrics),
-            data=_names(args.data),
-            model=args.model,
-            auto=not args.no_auto,
-            notebook=args.notebook,
-            log_model=not args.no_model,
-        )
         code = self.shell.transform_cell(cell)
         self._report_failures()
         try:
+            options = _options(args, auto_default=self.session.config.auto)
             capture = self.session.capture(code, self.shell.user_ns, options, raw=cell)
             capture.begin()
         except NbopsError as exc:  # a broken [tool.nbops]: run the cell untracked, say why

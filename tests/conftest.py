@@ -3,7 +3,9 @@ and its own SQLite MLflow store, so tests never touch the developer's files or e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,25 @@ def shell(config: Config) -> Iterator[object]:
     session.flush(timeout=30)
     sh.user_ns.clear()
     sh.reset()
+
+
+@pytest.fixture
+def hold_lock() -> Callable[[Path], subprocess.Popen[str]]:
+    """Start a child process that holds a flock on a path until its stdin closes (another
+    process delivering the same spool entry)."""
+
+    def start(lock: Path) -> subprocess.Popen[str]:
+        code = (
+            "import fcntl, os, sys\n"
+            f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.read()\n"
+        )
+        child = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert child.stdout is not None and child.stdout.readline().strip() == "locked"
+        return child
+
+    return start

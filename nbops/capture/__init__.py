@@ -80,8 +80,7 @@ class Capture:
 
     def begin(self) -> None:
         """Snapshot inputs; start the clock; route ``nbops.log_*`` calls here."""
-        extra = self.options.data
-        scan = self.scan if self.options.auto else _explicit_only(self.scan)
+        scan, extra = self._looked_at(), self.options.data
         self._guard("inputs", lambda: setattr(self, "_before", nsp.snapshot(self.ns, scan, extra)))
         self._token = ACTIVE.set(self.collector)
         self.record.start = time.time()
@@ -106,6 +105,10 @@ class Capture:
         record.params = {k: REDACTED if is_secret_name(k) else v for k, v in record.params.items()}
         return record, payload
 
+    def _looked_at(self) -> CellScan:
+        """What data inference reads: the scan, or nothing with ``--no-auto`` (only ``--data``)."""
+        return self.scan if self.options.auto else CellScan()
+
     def _guard(self, what: str, fn: Any) -> Any:
         try:
             return fn()
@@ -124,10 +127,8 @@ class Capture:
         self.record.warnings.extend(nsp.seed_warnings(self.ns, self.scan, estimators))
 
     def _data(self) -> None:
-        before = self._before
-        extra = self.options.data
-        scan = self.scan if self.options.auto else _explicit_only(self.scan)
-        outputs = nsp.changed_data(self.ns, scan, before, extra)
+        before, extra = self._before, self.options.data
+        outputs = nsp.changed_data(self.ns, self._looked_at(), before, extra)
         if not self.options.auto:
             outputs = [d for d in outputs if d.name in extra]
         files = nsp.file_refs(before, self.root, self.file_cache) if self.options.auto else []
@@ -164,11 +165,6 @@ class Capture:
         est = self.ns[var]
         self.record.model = ModelRef(variable=var, flavor="sklearn", class_name=type(est).__name__)
         return {"model": est, "input_example": nsp.input_example(self.ns, self.scan, var)}
-
-
-def _explicit_only(scan: CellScan) -> CellScan:
-    """With ``--no-auto``, nothing is inferred from the source: an empty scan."""
-    return CellScan()
 
 
 def _status(error: BaseException | None) -> tuple[Status, str | None]:

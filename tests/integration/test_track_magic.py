@@ -191,3 +191,18 @@ def test_a_failed_write_is_reported_under_the_next_tracked_cell(
     with pytest.warns(RuntimeWarning, match=r"1 earlier run\(s\) could not be written"):
         assert shell.run_cell("%%track\nlr = 0.4").success
     assert len(bad.spool.pending()) == 2
+
+
+def test_auto_off_in_config_records_only_what_is_named(
+    shell: Any, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbops.config import load_config
+    from nbops.session import Session
+
+    monkeypatch.setenv("NBOPS_AUTO", "false")
+    session = Session(load_config(project))
+    shell.magics_manager.registry["NbopsMagics"]._session = session
+    shell.user_ns["__nbops_session__"] = session
+    track(shell, "lr = 0.1\nbatch = 32", "--params batch")
+    [run] = runs(session.config)
+    assert run.data.params == {"batch": "32"}

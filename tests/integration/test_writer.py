@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,11 +171,13 @@ def test_a_tracker_wrapper_can_complete_the_record_under_the_claim(config: Confi
     writer.close()
 
 
-def test_an_entry_locked_by_another_process_is_not_delivered_twice(config: Config) -> None:
+def test_an_entry_locked_by_another_process_is_not_delivered_twice(
+    config: Config, hold_lock: Any
+) -> None:
     spool = Spool(config.state_dir)
     entry = spool.put(_record())
     tracker = FakeTracker()
-    holder = _hold_lock(entry.path / LOCK_FILE)
+    holder = hold_lock(entry.path / LOCK_FILE)
     try:
         report = sync(config, tracker)
         assert [r.record_id for r in report.skipped] == [entry.record_id]
@@ -187,21 +190,6 @@ def test_an_entry_locked_by_another_process_is_not_delivered_twice(config: Confi
     report = sync(config, tracker)
     assert [r.record_id for r in report.delivered] == [entry.record_id]
     assert tracker.written == [entry.record_id] and spool.pending() == []
-
-
-def _hold_lock(lock: Path) -> subprocess.Popen[str]:
-    code = (
-        "import fcntl, os, sys\n"
-        f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-        "print('locked', flush=True)\n"
-        "sys.stdin.read()\n"
-    )
-    child = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert child.stdout is not None and child.stdout.readline().strip() == "locked"
-    return child
 
 
 def test_real_store_in_a_fresh_process(tmp_path: Path) -> None:

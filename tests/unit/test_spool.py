@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,10 +108,10 @@ def test_claim_is_exclusive_and_false_once_the_entry_is_gone(tmp_path: Path) -> 
         assert not after
 
 
-def test_claim_held_by_another_process(tmp_path: Path) -> None:
+def test_claim_held_by_another_process(tmp_path: Path, hold_lock: Any) -> None:
     spool = Spool(tmp_path)
     entry = spool.put(_record())
-    holder = _hold_lock(entry.path / LOCK_FILE)
+    holder = hold_lock(entry.path / LOCK_FILE)
     try:
         with spool.claim(entry) as mine:
             assert not mine
@@ -120,22 +119,6 @@ def test_claim_held_by_another_process(tmp_path: Path) -> None:
         holder.communicate("")
     with spool.claim(entry) as mine:
         assert mine
-
-
-def _hold_lock(lock: Path) -> subprocess.Popen[str]:
-    """A child process that holds the entry's flock until its stdin closes."""
-    code = (
-        "import fcntl, os, sys\n"
-        f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-        "print('locked', flush=True)\n"
-        "sys.stdin.read()\n"
-    )
-    child = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert child.stdout is not None and child.stdout.readline().strip() == "locked"
-    return child
 
 
 def test_rewrite_saves_changes_to_the_record(tmp_path: Path) -> None:
