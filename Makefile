@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine (see README):
-#   make demo   install into .venv, run the tracked example notebook, list its runs
+#   make demo   install into .venv; track, promote, run the pipeline with its gates, nbops level
 #   make test   install into .venv, lint, run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/nbops demo --dir demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check nbops tests benchmarks
-	$(BIN)/ruff format --check nbops tests benchmarks
+	$(BIN)/ruff check nbops tests benchmarks binder
+	$(BIN)/ruff format --check nbops tests benchmarks binder
 
 test: lint
 	$(BIN)/python -m pytest
@@ -31,4 +31,4 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
 clean:
-	rm -rf $(VENV) demo .nbops mlflow.db mlartifacts
+	rm -rf $(VENV) demo .nbops mlflow.db mlartifacts notebooks/.nbops notebooks/mlflow.db notebooks/mlartifacts

@@ -1,9 +1,11 @@
-"""How fast nbops fingerprints data, against the plain read and the hashes users know.
+"""P1, P1s, G1: how fast nbops fingerprints data, against the plain read and the hashes users know.
 
-Each row: ``speedup = anchor_s / nbops_s`` (bigger = nbops faster), ``target`` in words and
-``met`` (None for informative rows without a target). ``ratio`` repeats ``speedup``. Times are
-medians of a few runs of :func:`time.perf_counter`. Run ``python benchmarks/bench_fingerprint.py
-[--quick]`` to print them; ``benchmarks/run.py`` imports :func:`rows`.
+Rows are :func:`common.speedup_row`: ``ratio = anchor_s / nbops_s`` (bigger = nbops faster),
+met when >= the target; rows without a target are informative. Times are medians of a few runs
+of :func:`time.perf_counter` after a warm-up. MLflow's dataset digest (P1c) costs ~20 s per GB
+(a ``df.map(type)`` over every cell, linear in the cells): it is timed on the frame's first
+1/16 of rows and scaled by 16, or on the whole frame, once, with ``full=True`` (``run.py
+--full``). Run ``python benchmarks/run.py --only bench_fingerprint [--quick]`` to print them.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 import xxhash
+from common import speedup_row
 
 from nbops import fingerprint as fp
 
+DIGEST_SLICE = 16  # P1c: MLflow's digest runs on 1/16 of the rows, scaled by 16
 
-def rows(quick: bool = False) -> list[dict[str, Any]]:
+
+def rows(quick: bool = False, full: bool = False) -> list[dict[str, Any]]:
     """Benchmark rows: P1 (big float frame), P1s (string columns), G1 (GIL release)."""
-    return [*_p1(quick), *_p1s(quick), _g1()]
+    return [*_p1(quick, full), *_p1s(quick), _g1()]
 
 
 def _median(fn: Callable[[], object], reps: int) -> float:
@@ -36,23 +41,6 @@ def _median(fn: Callable[[], object], reps: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def _row(
-    id: str, what: str, nbops_s: float, anchor: str, anchor_s: float, target: float | None
-) -> dict[str, Any]:
-    speedup = anchor_s / nbops_s
-    return {
-        "id": id,
-        "what": what,
-        "nbops_s": round(nbops_s, 5),
-        "anchor": anchor,
-        "anchor_s": round(anchor_s, 5),
-        "speedup": round(speedup, 2),
-        "ratio": round(speedup, 2),
-        "target": f">= {target:g}x {anchor}" if target is not None else "informative",
-        "met": None if target is None else speedup >= target,
-    }
 
 
 def _float_frame(nbytes: int) -> pd.DataFrame:
@@ -80,7 +68,7 @@ def _md5_columns(columns: list[np.ndarray]) -> str:
     return md5.hexdigest()
 
 
-def _p1(quick: bool) -> list[dict[str, Any]]:
+def _p1(quick: bool, full: bool) -> list[dict[str, Any]]:
     size = (100 if quick else 1024) << 20
     label = "100 MB" if quick else "1 GB"
     reps = 11 if quick else 5
@@ -91,33 +79,32 @@ def _p1(quick: bool) -> list[dict[str, Any]]:
     with mock.patch.object(fp, "_PARALLEL_BYTES", 1 << 62):
         one_thread_s = _median(lambda: fp.fingerprint(df), reps)
     read_s = _numpy_read_s(columns, reps)
-    out = [
-        _row("P1a", f"fingerprint {label} float64 frame", nbops_s, "numpy read", read_s, 0.8),
-        _row("P1a-1t", f"same, one thread ({label})", one_thread_s, "numpy read", read_s, None),
-        _row(
-            "P1b",
-            f"fingerprint {label} float64 frame",
-            nbops_s,
-            "hashlib.md5",
-            _median(lambda: _md5_columns(columns), 1 if not quick else 3),
-            20,
+    md5_s = _median(lambda: _md5_columns(columns), 1 if not quick else 3)
+    what = f"fingerprint {label} float64 frame"
+    digest_s, digest_how = _mlflow_digest_s(df, full)
+    return [
+        speedup_row("P1a", what, nbops_s, "numpy read", read_s, 0.8),
+        speedup_row(
+            "P1a-1t", f"same, one thread ({label})", one_thread_s, "numpy read", read_s, None
         ),
+        speedup_row("P1b", what, nbops_s, "hashlib.md5", md5_s, 20),
+        speedup_row("P1c", what, nbops_s, f"mlflow dataset digest {digest_how}", digest_s, None),
     ]
-    if quick:
-        import mlflow.data
 
-        digest_s = _median(lambda: mlflow.data.from_pandas(df).digest, 1)
-        out.append(
-            _row(
-                "P1c",
-                f"fingerprint {label} float64 frame",
-                nbops_s,
-                "mlflow digest",
-                digest_s,
-                None,
-            )
-        )
-    return out
+
+def _mlflow_digest_s(df: pd.DataFrame, full: bool) -> tuple[float, str]:
+    """``mlflow.data.from_pandas(df).digest``: once on the whole frame (``full``), else the
+    median of 3 on its first 1/DIGEST_SLICE rows times DIGEST_SLICE (the cost is per cell)."""
+    import mlflow.data
+
+    _ = mlflow.data.from_pandas(df.head(1000)).digest  # warm-up: imports
+    if full:
+        start = time.perf_counter()
+        _ = mlflow.data.from_pandas(df).digest
+        return time.perf_counter() - start, "(whole frame)"
+    part = df.iloc[: len(df) // DIGEST_SLICE]
+    slice_s = _median(lambda: mlflow.data.from_pandas(part).digest, 3)
+    return slice_s * len(df) / len(part), f"(1/{DIGEST_SLICE} of rows, scaled)"
 
 
 def _p1s(quick: bool) -> list[dict[str, Any]]:
@@ -142,7 +129,7 @@ def _p1s(quick: bool) -> list[dict[str, Any]]:
         nbops_s = _median(lambda df=df: fp.fingerprint(df), reps)
         anchor_s = _median(lambda df=df: pd.util.hash_pandas_object(df), reps)
         what = f"fingerprint 1M rows, int+float+{kind} strings"
-        out.append(_row(tag, what, nbops_s, "hash_pandas_object", anchor_s, target))
+        out.append(speedup_row(tag, what, nbops_s, "hash_pandas_object", anchor_s, target))
     return out
 
 
@@ -158,14 +145,11 @@ def _g1() -> dict[str, Any]:
     with ThreadPoolExecutor(2) as pool:
         threaded_s = _median(lambda: list(pool.map(digest, bufs)), 7)
     serial_s = _median(lambda: [digest(b) for b in bufs], 7)
-    return _row("G1", "xxh3_128 of 2 x 64 MB on 2 threads", threaded_s, "1 thread", serial_s, 1.5)
+    return speedup_row(
+        "G1", "xxh3_128 of 2 x 64 MB on 2 threads", threaded_s, "1 thread", serial_s, 1.5
+    )
 
 
 if __name__ == "__main__":
-    for row in rows(quick="--quick" in sys.argv):
-        mark = {True: "ok", False: "MISSED", None: "--"}[row["met"]]
-        print(
-            f"{row['id']:8} {row['what']:48} nbops {row['nbops_s']:.4f}s  "
-            f"{row['anchor']} {row['anchor_s']:.4f}s  speedup {row['speedup']:>7.2f}x  "
-            f"[{row['target']}: {mark}]"
-        )
+    for row in rows(quick="--quick" in sys.argv, full="--full" in sys.argv):
+        print(row)

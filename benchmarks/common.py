@@ -1,10 +1,17 @@
-"""What every benchmark module shares: timing medians and the row format of benchmarks/run.py."""
+"""What every benchmark module shares: timing medians and the row format of benchmarks/run.py.
+
+A row compares nbops with its anchor measured in the same run, in one of two directions:
+:func:`row` (``ratio`` = nbops time / anchor time, met when <= the limit: "costs at most 0.25x
+the time") or :func:`speedup_row` (``ratio`` = anchor time / nbops time, met when >= the bound:
+"at least 20x as fast"). ``ratio_kind`` says which, so the table prints it unambiguously.
+"""
 
 from __future__ import annotations
 
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 def median_times(
@@ -31,6 +38,26 @@ def row(id_: str, what: str, nbops_s: float, anchor: str, anchor_s: float, limit
         "anchor": anchor,
         "anchor_s": anchor_s,
         "ratio": ratio,
-        "target": f"<= {limit}x",
+        "ratio_kind": "time",
+        "target": f"<= {limit:g}x",
         "met": ratio <= limit,
+    }
+
+
+def speedup_row(
+    id_: str, what: str, nbops_s: float, anchor: str, anchor_s: float, at_least: float | None
+) -> dict[str, Any]:
+    """One result; ``ratio`` is anchor time over nbops time (how many times as fast nbops is),
+    met when >= ``at_least``; ``at_least=None`` makes an informative row without a target."""
+    ratio = anchor_s / nbops_s
+    return {
+        "id": id_,
+        "what": what,
+        "nbops_s": nbops_s,
+        "anchor": anchor,
+        "anchor_s": anchor_s,
+        "ratio": ratio,
+        "ratio_kind": "speedup",
+        "target": f">= {at_least:g}x" if at_least is not None else "",
+        "met": None if at_least is None else ratio >= at_least,
     }

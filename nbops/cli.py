@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from nbops import __version__, commands
 from nbops.errors import NbopsError, StoreError
@@ -55,6 +56,12 @@ def _run_folder(folder: object, check: bool, force: bool) -> int:
 
     result = run_pipeline(str(folder), check=check, force=force)  # prints progress, summary
     return 0 if result.ok else 1
+
+
+def _retrain(session: Session, args: argparse.Namespace) -> int:
+    from nbops.pipeline.retrain import retrain
+
+    return 0 if retrain(args.dir, force=args.force).ok else 1
 
 
 def _step(session: Session, args: argparse.Namespace) -> int:
@@ -132,6 +139,54 @@ def _add_model_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     rollback.set_defaults(handler=_model_rollback)
 
 
+def _validate_data(session: Session, args: argparse.Namespace) -> int:
+    from nbops.validate.data import validate_data
+    from nbops.validate.report import cli_summary
+
+    result = validate_data(Path(args.dir), record=not args.no_record, session=session)
+    print(cli_summary(result))
+    return 0
+
+
+def _validate_model(session: Session, args: argparse.Namespace) -> int:
+    from nbops.validate.model import validate_model
+
+    print(validate_model(Path(args.dir), session=session).summary())
+    return 0
+
+
+def _add_validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`nbops validate data` (more kinds join the same group): a pipeline's validation stages."""
+    validate = sub.add_parser("validate", help="a pipeline's gates: its data, its model")
+    kinds = validate.add_subparsers(dest="validate_command", required=True, metavar="WHAT")
+
+    data = kinds.add_parser(
+        "data", help="check data files against schema.yaml, measure drift (exit 8: schema skew)"
+    )
+    data.add_argument("dir", nargs="?", default=".", help="pipeline folder (default .)")
+    data.add_argument("--no-record", action="store_true", help="do not record an MLflow run")
+    data.set_defaults(handler=_validate_data)
+
+    model = kinds.add_parser(
+        "model", help="score the candidate against the champion; register it if it passes"
+    )
+    model.add_argument("dir", nargs="?", default=".", help="pipeline folder (default .)")
+    model.set_defaults(handler=_validate_model)
+
+
+def _level(session: Session, args: argparse.Namespace) -> int:
+    print(commands.level(session, args.path, "json" if args.json else "text"))
+    return 0
+
+
+def _add_level_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`nbops level [PATH]`: the Level 0/1/2 checklist of a project and its next step."""
+    level = sub.add_parser("level", help="MLOps level checklist (Google's 0/1/2), next step")
+    level.add_argument("path", nargs="?", default=".", help="project folder (default .)")
+    level.add_argument("--json", action="store_true", help="the checklist as JSON")
+    level.set_defaults(handler=_level)
+
+
 def _add_run_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`nbops runs|show|diff|sync`: the tracked runs in the store."""
     runs = sub.add_parser("runs", help="list tracked runs, newest first")
@@ -172,6 +227,11 @@ def _add_pipeline_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     run.add_argument("--force", action="store_true", help="re-run every step")
     run.set_defaults(handler=_run)
 
+    retrain = sub.add_parser("retrain", help="run the pipeline if its data changed (a trigger)")
+    retrain.add_argument("dir", nargs="?", default=".", help="pipeline folder (default .)")
+    retrain.add_argument("--force", action="store_true", help="retrain even if nothing changed")
+    retrain.set_defaults(handler=_retrain)
+
     step = sub.add_parser("step", help="execute one step notebook (what dvc.yaml calls)")
     step.add_argument("notebook")
     step.set_defaults(handler=_step)
@@ -179,6 +239,35 @@ def _add_pipeline_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     demo = sub.add_parser("demo", help="run the example notebook end to end and list its runs")
     demo.add_argument("--dir", default="demo", help="workspace folder (default ./demo)")
     demo.set_defaults(handler=_demo)
+
+
+def _export_airflow(session: Session, args: argparse.Namespace) -> int:
+    from nbops.export.airflow import export_airflow
+
+    result = export_airflow(
+        args.dir,
+        args.out,
+        dag_id=args.dag_id,
+        pipeline_dir=args.pipeline_dir,
+        kernel=args.kernel,
+        schedule=args.schedule,
+    )
+    print(result.text())
+    return 0
+
+
+def _add_export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`nbops export airflow DIR`: a promoted pipeline for an orchestrator."""
+    export = sub.add_parser("export", help="a promoted pipeline for an orchestrator (Airflow)")
+    targets = export.add_subparsers(dest="export_command", required=True, metavar="TARGET")
+    airflow = targets.add_parser("airflow", help="write an Airflow DAG: one task per step")
+    airflow.add_argument("dir", nargs="?", default=".", help="pipeline folder (default .)")
+    airflow.add_argument("--out", "-o", help="DAG file (default DIR/airflow_dag.py)")
+    airflow.add_argument("--dag-id", help="default: the pipeline's name")
+    airflow.add_argument("--pipeline-dir", help="the folder's path on the workers (default: here)")
+    airflow.add_argument("--kernel", help="Jupyter kernel for the steps (default: the notebook's)")
+    airflow.add_argument("--schedule", help="cron expression or preset (default: manual)")
+    airflow.set_defaults(handler=_export_airflow)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parsers(sub)
     _add_pipeline_parsers(sub)
     _add_model_parser(sub)
+    _add_level_parser(sub)
+    _add_validate_parser(sub)
+    _add_export_parser(sub)
     return parser
 
 

@@ -26,10 +26,13 @@ if TYPE_CHECKING:
 
 FORMATS = ("table", "json", "csv")
 MAGIC_HELP = (
-    "usage: %nbops wait | sync | runs [EXPERIMENT] | show RUN | diff RUN_A RUN_B | config\n"
+    "usage: %nbops wait | sync | runs [EXPERIMENT] | show RUN | diff RUN_A RUN_B | config"
+    " | level [PATH] | promotion MODEL\n"
     "  wait   block until this kernel's runs are in MLflow, and report any that failed\n"
     "  sync   deliver runs kept locally (.nbops/spool) after a store failure\n"
-    "  runs   list runs (newest first); show/diff: one run, or what changed between two"
+    "  runs   list runs (newest first); show/diff: one run, or what changed between two\n"
+    "  level  the project's MLOps level (Google's 0/1/2) as a checklist, and the next step\n"
+    "  runs / promotion MODEL in Jupyter: the run browser / the model's promotion panel"
 )
 
 
@@ -193,6 +196,7 @@ def run_magic(session: Session, words: list[str]) -> str | None:
         "show": (1, lambda: show(session, rest[0])),
         "diff": (2, lambda: diff(session, rest[0], rest[1])),
         "config": (0, lambda: config_text(session)),
+        "level": (None, lambda: level(session, *rest[:1])),
     }
     if command not in table:
         raise UsageError(f"unknown %nbops command {command!r}", fix=MAGIC_HELP)
@@ -201,6 +205,14 @@ def run_magic(session: Session, words: list[str]) -> str | None:
         raise UsageError(f"%nbops {command} takes {arity} argument(s)", fix=MAGIC_HELP)
     print(action())
     return None
+
+
+def level(session: Session, path: str | None = None, fmt: str = "text") -> str:
+    """`nbops level [PATH]`: the checklist of PATH (default: the session's project root)."""
+    from nbops.level import assess
+
+    report = assess(path if path is not None else session.config.project_root)
+    return report.to_json() if fmt == "json" else report.text()
 
 
 def promote_text(result: PromoteResult) -> str:
@@ -218,7 +230,8 @@ def promote_text(result: PromoteResult) -> str:
 
 
 def model_list(session: Session, name: str, fmt: str = "table") -> str:
-    """`nbops model list NAME`: versions newest first, aliases, metrics, the latest change."""
+    """`nbops model list NAME`: versions newest first, aliases, metrics, the gate's decision
+    and the data validation status (versions registered by a pipeline), the latest change."""
     versions = registry.list_versions(session.config, name)
     if fmt == "json":
         rows = [asdict(v) | {"created": v.created.isoformat()} for v in versions]
@@ -226,7 +239,7 @@ def model_list(session: Session, name: str, fmt: str = "table") -> str:
     if not versions:
         return f"model {name!r} has no versions"
     metrics = sorted({k for v in versions for k in v.metrics})[:4]
-    rows = [["version", "aliases", "run", "created", *metrics, "last change"]]
+    rows = [["version", "aliases", "run", "created", *metrics, "gate", "data", "last change"]]
     for v in versions:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created.timestamp()))
         rows.append(
@@ -236,6 +249,8 @@ def model_list(session: Session, name: str, fmt: str = "table") -> str:
                 (v.run_id or "")[:8],
                 created,
                 *[_num(v.metrics.get(m)) for m in metrics],
+                v.tags.get("nbops.gate.decision", "-"),  # versions the pipeline's gate made
+                v.tags.get("nbops.validation.data", "-"),
                 _last_change(v.history),
             ]
         )

@@ -1,23 +1,32 @@
-"""The README's main job: run the example notebook end to end on the embedded default store.
+"""The README's main job: Level 0 to Level 1 end to end on the embedded default store.
 
 A fresh workspace folder becomes its own nbops project (a ``pyproject.toml`` with an empty
-``[tool.nbops]`` table), so the demo's SQLite store and artifacts stay inside it. The notebook
-runs in a real kernel through papermill, exactly as a user's headless run would.
+``[tool.nbops]`` table), so the demo's SQLite store, DVC project and artifacts stay inside it.
+It tracks the example notebook in a real kernel through papermill (as a user's headless run
+would), promotes the tagged wine notebook into a pipeline, runs it with its gates (the first
+model passes and becomes the champion), and ends with the ``nbops level`` checklist.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbops.errors import NotebookError
 from nbops.examples import WINE_TRACKED, copy_example
 
+if TYPE_CHECKING:
+    from nbops.session import Session
+
 EXAMPLE = WINE_TRACKED
 
 
-def run_demo(folder: str | Path = "demo") -> str:
-    """Execute the tracked example notebook in ``folder`` and return the runs table."""
+def run_demo(folder: str | Path = "demo", echo: Callable[[str], None] = print) -> str:
+    """Track the example notebook, promote and run the pipeline in ``folder``; progress goes
+    to ``echo``; returns the runs table, the registry and the level checklist."""
     import papermill
 
     from nbops import commands
@@ -53,8 +62,33 @@ def run_demo(folder: str | Path = "demo") -> str:
             os.environ["NBOPS_NOTEBOOK"] = previous
     session = Session(load_config(workspace))
     table = commands.runs(session, experiment=Path(EXAMPLE).stem)
+    echo(f"1. tracked {workspace / EXAMPLE} -> {output.name}\n{table}\n")
+    pipeline = _pipeline(workspace, session, echo)
+    model = commands.model_list(session, pipeline)
+    level = commands.level(session, str(workspace), "text")
     return (
-        f"executed {workspace / EXAMPLE} -> {output.name}\n{table}\n\n"
+        f"3. registered model {pipeline!r}:\n{model}\n\n{level}\n\n"
         f"Open the MLflow UI on the same store:\n"
         f"  mlflow ui --backend-store-uri {session.config.tracking_uri}"
     )
+
+
+def _pipeline(workspace: Path, session: Session, echo: Callable[[str], None]) -> str:
+    """Promote the tagged wine notebook and run its pipeline; the registered model's name."""
+    from nbops import commands
+    from nbops.examples import write_wine_project
+    from nbops.pipeline.run import run_pipeline
+    from nbops.promote import promote
+
+    if not (workspace / ".git").exists():  # its own repository: DVC and the workflow go here,
+        subprocess.run(["git", "init", "-q"], cwd=workspace, check=True)  # not in an enclosing one
+    notebook = write_wine_project(workspace)
+    promoted = promote(notebook)
+    echo(f"2. {commands.promote_text(promoted)}")
+    result = run_pipeline(promoted.out_dir, session=session, echo=echo)
+    if result.status != "FINISHED":
+        raise NotebookError(
+            f"the demo pipeline failed: {result.error}",
+            fix=f"see the executed step notebooks in {promoted.out_dir / 'reports'}",
+        )
+    return promoted.plan.name

@@ -76,3 +76,10 @@ class RegistryError(NbopsError):
     (fields: ``model``, ``version``, ``alias``)."""
 
     exit_code = 7
+
+
+class DataValidationError(NbopsError):
+    """New data breaks the pipeline's data contract (schema skew): the pipeline stops before
+    training (fields: ``file``, ``columns``, ``report``)."""
+
+    exit_code = 8

@@ -142,13 +142,19 @@ class NbopsMagics(Magics):
 
     @line_magic
     def nbops(self, line: str) -> Any:
-        """``%nbops wait | sync | runs [EXPERIMENT] | show RUN | diff RUN_A RUN_B | config``."""
+        """``%nbops wait | sync | runs [EXPERIMENT] | show RUN | diff RUN_A RUN_B | config |
+        promotion MODEL | level [PATH]``."""
         from nbops import commands
 
         words = shlex.split(line)
         if not words:
             raise IPythonUsageError(commands.MAGIC_HELP)
         try:
+            if words[0] in ("runs", "promotion"):  # widgets in a kernel (nbops.widgets.magic)
+                from nbops.widgets.magic import widget_magic
+
+                if widget_magic(self.session, self.shell, words):
+                    return None
             return commands.run_magic(self.session, words)
         except NbopsError as exc:
             raise IPythonUsageError(str(exc)) from None

@@ -48,9 +48,11 @@ def register(
     alias: str | None = CHALLENGER,
     reason: str = "",
     actor: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> VersionInfo:
     """Register ``runs:/<run_id>/<artifact_path>`` as a new version of ``name`` (created if
-    missing) and give it ``alias``; alias ``champion`` is a promotion (``previous`` is kept)."""
+    missing) with version ``tags`` and give it ``alias``; alias ``champion`` is a promotion
+    (``previous`` is kept)."""
     if alias is not None and (not _ALIAS.fullmatch(alias) or _RESERVED.fullmatch(alias)):
         raise UsageError(  # checked before the version is created, not after
             f"{alias!r} cannot be an alias: MLflow allows letters, digits, _ and - and reserves "
@@ -61,7 +63,7 @@ def register(
     with open_model(_config_of(session_or_config), name, "register a model version") as model:
         model.check_artifact(run_id, artifact_path)
         who = _actor(actor)
-        version = model.create_version(run_id, artifact_path, who, reason)
+        version = model.create_version(run_id, artifact_path, who, reason, tags)
         if alias == CHAMPION:
             model.apply(_champion_plan(model.aliases(), version), "register", reason, who)
         elif alias is not None:

@@ -23,8 +23,8 @@ from typing import Any
 
 from nbops.capture import namespace as nsp
 from nbops.capture.collector import ACTIVE, Collector
+from nbops.capture.redact import redact_code, redact_params
 from nbops.capture.scan import CellScan, scan_cell
-from nbops.capture.vocab import REDACTED, is_secret_name
 from nbops.fingerprint import FileHashCache
 from nbops.record import ModelRef, RunRecord, Status
 
@@ -64,7 +64,7 @@ class Capture:
         self.root = root
         self.file_cache = file_cache
         self.scan = scan_cell(code)
-        source = code if raw_code is None else raw_code
+        source = redact_code(code if raw_code is None else raw_code)  # no literal secrets
         self.record = RunRecord(
             name=options.name,
             experiment=options.experiment,
@@ -102,7 +102,7 @@ class Capture:
         self._guard("explicit values", self._explicit)
         if error is None and self.options.log_model:
             payload = self._guard("model", self._model)
-        record.params = {k: REDACTED if is_secret_name(k) else v for k, v in record.params.items()}
+        record.params = redact_params(record.params)
         return record, payload
 
     def _looked_at(self) -> CellScan:

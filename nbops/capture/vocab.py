@@ -41,8 +41,10 @@ METRIC_TERMS: frozenset[str] = frozenset(
 )
 
 # Parameter names that look like credentials: their values are redacted before storing.
+# Erring towards redaction, except for words that only contain a term (author, bypass, passes).
 SECRET_NAME = re.compile(
-    r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth)",
+    r"((?<!by)pass(word|wd)?(?!es|ing|enger)|secret|token|api[_-]?key|access[_-]?key"
+    r"|private[_-]?key|credential|auth(?!or))",
     re.IGNORECASE,
 )
 REDACTED = "***redacted***"

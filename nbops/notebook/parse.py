@@ -114,22 +114,47 @@ def _cells(nb: Any, plan: Plan) -> list[Cell]:
     cells: list[Cell] = []
     tracked: list[int] = []
     for index, node in enumerate(nb.cells):
-        raw_tags = node.get("metadata", {}).get("tags", [])
-        tags = list(dict.fromkeys(t for t in raw_tags if isinstance(t, str)))
-        source = node.get("source", "")
-        if node.cell_type == "code":
+        cell_type, source, tags = _parts(node, index, plan)
+        if cell_type == "code":
             source, was_tracked = _clean(source)
             if was_tracked:
                 tracked.append(index + 1)
             if not source.strip() and not tags:
                 continue
-        kind = node.cell_type if node.cell_type in ("code", "markdown") else "raw"
+        kind = cell_type if cell_type in ("code", "markdown") else "raw"
         cells.append(Cell(index=index, kind=kind, source=source, tags=tags))
     if tracked:
         plan.notes.append(
             f"removed %%track from cell(s) {_numbers(tracked)}: the pipeline tracks each step"
         )
     return cells
+
+
+def _parts(node: Any, index: int, plan: Plan) -> tuple[str, str, list[str]]:
+    """A cell's (type, source, tags). nbformat only warns about a hand-edited cell that breaks
+    its schema; a missing type, ``"tags": "step:x"`` or a non-text source is refused here
+    rather than crashing later or being misread (a string of tags read letter by letter)."""
+    metadata = node.get("metadata") if isinstance(node, dict) else None
+    raw_tags = (metadata or {}).get("tags") if isinstance(metadata, dict | None) else None
+    cell_type = node.get("cell_type") if isinstance(node, dict) else None
+    source = node.get("source", "") if isinstance(node, dict) else None
+    problem = ""
+    if not isinstance(node, dict) or not isinstance(cell_type, str):
+        problem = "it is not a cell (no cell_type)"
+    elif not isinstance(metadata, dict | None) or not isinstance(raw_tags, list | None):
+        problem = f"its metadata.tags is {raw_tags!r}, not a list of tags"
+    elif not isinstance(source, str):
+        problem = f"its source is {type(source).__name__}, not text"
+    if problem:
+        raise NotebookError(
+            f"{plan.notebook}, cell {index + 1}: {problem}",
+            fix="repair the cell in Jupyter (tags: View > Cell Toolbar > Tags), or in the JSON "
+            'write "cell_type", "source" and "metadata": {"tags": ["step:NAME"]}',
+            path=plan.notebook,
+            cell=index + 1,
+        )
+    tags = list(dict.fromkeys(t for t in raw_tags or [] if isinstance(t, str)))
+    return cell_type, source, tags
 
 
 def _clean(source: str) -> tuple[str, bool]:

@@ -156,3 +156,30 @@ def _busy(root: Path, pids: list[int]) -> NbopsError:
         folder=str(root),
         pids=pids,
     )
+
+
+def up_to_date(folder: Path) -> bool:
+    """``dvc status`` lists nothing but ``always_changed`` stages (the model gate, whose
+    champion lives in MLflow where DVC cannot see it): ``nbops run`` then has nothing to run
+    and records nothing, at the cost of DVC's own check (~0.45 s)."""
+    import subprocess
+
+    from nbops import dvc
+
+    done = subprocess.run(
+        dvc.dvc_command("status", "--json"),
+        cwd=folder,
+        env=dvc.dvc_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return False
+    try:
+        changes = json.loads(done.stdout or "{}")
+    except ValueError:
+        return False
+    return isinstance(changes, dict) and all(
+        value == ["always changed"] for value in changes.values()
+    )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,7 +23,8 @@ from nbops import dvc
 from nbops.config import ROOT_MARKERS, find_project_root, load_config
 from nbops.errors import UsageError
 from nbops.pipeline import dvc_project as dvcp
-from nbops.pipeline import layout
+from nbops.pipeline import interrupted, layout
+from nbops.pipeline.outcome import gate_outcome
 from nbops.pipeline.runtime import PARENT_ENV
 from nbops.record import Context, RunRecord
 
@@ -111,15 +111,40 @@ def run_pipeline(
     for text in warnings:
         echo(f"nbops: {text}")
     steps = [StepStatus(stage) for stage in layout.stage_names(path)]
-    parent = ParentRun(session, path, name)
-    parent.begin()
-    result = _repro(path, parent, steps, force, session, echo)
-    result.warnings = warnings + parent.warnings
+    if not force and dvcp.up_to_date(path):
+        result = _nothing_changed(path, name, steps, echo)
+    else:
+        parent = ParentRun(session, path, name)
+        parent.begin()
+        interrupted.close_stale_runs(session, parent.record, echo)  # runs a killed run left
+        result = _repro(path, parent, steps, force, session, echo)
+        warnings += parent.warnings
+    result.warnings = warnings
     if check and result.status == "FINISHED":
         from nbops.pipeline.check import check_pipeline
 
         result.check = check_pipeline(path, session=session, metrics=result.metrics)
         echo(result.check.text())
+    return result
+
+
+def _nothing_changed(
+    folder: Path, name: str, steps: list[StepStatus], echo: Echo
+) -> PipelineResult:
+    """DVC says every stage is up to date: nothing runs, so no run is recorded."""
+    start = time.time()
+    for step in steps:
+        step.state = "unchanged"
+    result = PipelineResult(
+        name=name,
+        folder=folder,
+        status="FINISHED",
+        parent_run_id=None,
+        steps=steps,
+        metrics=layout.read_metrics(folder, [s.name for s in steps]),
+        duration=time.time() - start,
+    )
+    echo(f"pipeline {name}: up to date (dvc status): nothing to run, no run recorded")
     return result
 
 
@@ -170,8 +195,9 @@ def _repro(
             bufsize=1,
         ) as proc:
             assert proc.stdout is not None
-            _follow(proc.stdout, steps, tail, echo)
-            code = proc.wait()
+            with interrupted.dvc_stops_first(proc):  # Ctrl-C: DVC exits (and unlocks) first
+                _follow(proc.stdout, steps, tail, echo)
+                code = proc.wait()
         status = "FINISHED" if code == 0 else "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -232,6 +258,11 @@ def _finish(
         error = step_error(failed, tail)
         echo(error)
     metrics = layout.read_metrics(folder, [s.name for s in steps])
+    ran = {s.name for s in steps if s.state == "ran"}
+    outcome = gate_outcome(folder, ran, {s.name for s in steps if s.state == "failed"})
+    parent.record.tags.update(outcome.tags)
+    for line in outcome.lines:
+        echo(line)
     parent.end(status, steps, metrics, error)
     result = PipelineResult(
         name=parent.name,
@@ -338,17 +369,10 @@ class ParentRun:
 
     def _write(self, tracker: Tracker | None) -> None:
         """Spool, then deliver now: a failed write stays in the spool for ``nbops sync``."""
-        from nbops.store.sync import deliver
+        from nbops.pipeline.stage_run import write_now
 
-        session = self.session
-        try:
-            entry = session.spool.put(self.record)
-            tracker = tracker or session.tracker()
-            deliver(session.spool, entry, tracker)
-        except Exception as exc:
-            text = (
-                f"the pipeline run was not written to MLflow ({exc}); it is kept in "
-                f"{session.spool.root} and `nbops sync` delivers it"
+        if write_now(self.session, self.record, tracker=tracker) is None:
+            self.warnings.append(
+                f"the pipeline run was not written to MLflow; it is kept in "
+                f"{self.session.spool.root} and `nbops sync` delivers it"
             )
-            self.warnings.append(text)
-            print(f"nbops: {text}", file=sys.stderr)

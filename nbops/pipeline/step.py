@@ -108,12 +108,15 @@ def step_parameters(nb: dict[str, Any], params: dict[str, Any], step: str) -> di
 
 
 def _check_value(step: str, name: str, value: Any) -> None:
-    """papermill turns dates, tuples and sets into strings: refuse rather than change a type."""
+    """papermill turns dates, tuples, sets and dict keys into strings: refuse rather than change
+    a type (a hand-edited ``{1: one}`` in params.yaml would reach the step as ``{"1": "one"}``)."""
     if isinstance(value, list):
         for item in value:
             _check_value(step, name, item)
     elif isinstance(value, dict):
-        for item in value.values():
+        for key, item in value.items():
+            if not isinstance(key, str):
+                _check_value(step, name, (key,))  # refused below, naming the parameter
             _check_value(step, name, item)
     elif isinstance(value, datetime.date) or not isinstance(value, str | int | float | type(None)):
         raise NotebookError(

@@ -60,11 +60,22 @@ class Manifest:
                 source=str(data["source"]),
                 nbops_version=str(data["nbops_version"]),
                 split=str(data.get("split", "tags")),
-                files={str(k): str(v) for k, v in data["files"].items()},
+                files={str(k): str(v) for k, v in data["files"].items() if _inside(out_dir, k)},
                 data=[str(p) for p in data.get("data", [])],
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
+
+
+def _inside(out_dir: Path, rel: object) -> bool:
+    """Only files inside the folder can be promote's: a crafted or corrupted manifest entry
+    (``../x``, an absolute path, a path through a symlink) must not let promote replace or
+    delete a file elsewhere."""
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute():
+        return False
+    folder = out_dir.resolve()
+    target = (folder / rel).resolve()
+    return target != folder and target.is_relative_to(folder)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbops.notebook.plan import Plan, Step
+from nbops.promote import gates as gating
 from nbops.promote import layout
 from nbops.promote.stepnb import build_step_notebook, inputs_by_producer, step_params
 from nbops.promote.templates import environment, render
@@ -27,6 +28,7 @@ class Stage:
     params: list[str] = field(default_factory=list)
     outs: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
+    always_changed: bool = False  # its outcome depends on state DVC cannot see (the registry)
 
 
 @dataclass
@@ -37,33 +39,51 @@ class Rendered:
     notes: list[str] = field(default_factory=list)
 
 
-def render_pipeline(plan: Plan, source: str, split: str = "tags") -> Rendered:
+def render_pipeline(
+    plan: Plan,
+    source: str,
+    split: str = "tags",
+    gates: gating.Gates | None = None,
+    contract: dict[str, str] | None = None,
+) -> Rendered:
     """Every generated file for ``plan``; ``source`` is the notebook relative to the folder.
 
-    ``split`` is how the notebook was split, repeated in the README's promote-again command.
+    ``split`` is how the notebook was split, repeated in the README's promote-again command;
+    ``gates`` adds the validation stages and ``contract`` their schema and profile files.
     """
     env = environment()
-    stages, notes = build_stages(plan)
-    files: dict[str, str] = {}
+    gates = gates or gating.Gates([], None)
+    stages, notes = build_stages(plan, gates)
+    files: dict[str, str] = dict(contract or {})
     for position, path in enumerate(layout.step_notebooks(plan).values(), start=1):
         files[path] = build_step_notebook(env, plan, position, source)
-    files[layout.PARAMS] = render_params(env, plan, source)
+    files[layout.PARAMS] = render_params(env, plan, source, gates)
     files[layout.DVC_YAML] = render(env, "dvc.yaml.j2", stages=stages, source=source)
     files[layout.README] = render(env, "README.md.j2", split=split, **readme_context(plan, source))
     files[layout.GITIGNORE] = render(env, "gitignore.j2")
     return Rendered(files=files, notes=notes)
 
 
-def render_params(env: Any, plan: Plan, source: str) -> str:
-    """``params.yaml``: the parameters cell's values, flat keys, in the notebook's order."""
+def render_params(env: Any, plan: Plan, source: str, gates: gating.Gates | None = None) -> str:
+    """``params.yaml``: the parameters cell's values, flat keys, in the notebook's order; then
+    the gates' ``drift:`` and ``gate:`` sections."""
     import yaml
 
     body = yaml.safe_dump(plan.parameters, sort_keys=False, allow_unicode=True)
-    return render(env, "params.yaml.j2", body=body.rstrip("\n"), source=source)
+    if yaml.safe_load(body) != plan.parameters:  # PyYAML folds U+0085 in quoted unicode text
+        body = yaml.safe_dump(plan.parameters, sort_keys=False)  # escaped: reads back equal
+    if not plan.parameters:
+        body = ""
+    sections = gating.params_sections(plan, gates) if gates else ""
+    return render(
+        env, "params.yaml.j2", body=body.rstrip("\n"), gates=sections.rstrip("\n"), source=source
+    )
 
 
-def build_stages(plan: Plan) -> tuple[list[Stage], list[str]]:
-    """One stage per step: deps on its notebook, upstream artifacts and data files."""
+def build_stages(plan: Plan, gates: gating.Gates | None = None) -> tuple[list[Stage], list[str]]:
+    """One stage per step: deps on its notebook, upstream artifacts and data files; the gate
+    stages before and after them."""
+    gates = gates or gating.Gates([], None)
     notebooks = layout.step_notebooks(plan)
     notes: list[str] = []
     stages = []
@@ -74,6 +94,9 @@ def build_stages(plan: Plan) -> tuple[list[Stage], list[str]]:
             if dep not in deps:
                 deps.append(dep)
         deps += [f for f in step.files if f not in deps]
+        validated = gating.validated_dep(step.files, gates)
+        if validated:
+            deps.append(validated)
         stages.append(
             Stage(
                 name=step.name,
@@ -84,7 +107,8 @@ def build_stages(plan: Plan) -> tuple[list[Stage], list[str]]:
                 metrics=[layout.metrics_file(step.name)],  # every step reports what it captured
             )
         )
-    return stages, notes
+    first, last = gating.gate_stages(plan, gates, Stage)
+    return [*first, *stages, *last], notes
 
 
 def _upstream_dep(upstream: Step) -> str:

@@ -36,6 +36,9 @@ T = TypeVar("T")
 RECORD_ARTIFACT = "nbops/record.json"
 CODE_ARTIFACT = "nbops/cell.py"
 LOCK_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)  # "database is locked": < 8 s in all
+LOCK_RETRY_BUDGET = 8.0  # seconds of retrying, waits included
+_DB_LOGGER = "mlflow.store.db.utils"  # logs every SQLite error with a full traceback
+_DB_ERROR = "SQLAlchemy database error"
 SEARCH_LIMIT = 50_000  # SQLAlchemy store's maximum max_results
 FALLBACK_EXPERIMENT = "nbops"  # not MLflow's "Default": its artifacts live under the cwd
 _HEX = re.compile(r"[0-9a-f]+")
@@ -92,8 +95,7 @@ class MlflowTracker:
         client.log_text(run_id, record.to_json(), RECORD_ARTIFACT)
         client.log_text(run_id, record.code, CODE_ARTIFACT)
         if record.status != "RUNNING":
-            end = mapping.millis(record.end or time.time())
-            client.set_terminated(run_id, record.status, end_time=end)
+            _terminate(client, run_id, record.status, mapping.millis(record.end or time.time()))
         return run_id
 
     def _log_data(self, run: Run, record: RunRecord) -> None:
@@ -365,17 +367,26 @@ class MlflowTracker:
             raise self._error(action, exc, reading=True) from exc
 
     def _retrying(self, call: Callable[[], T]) -> T:
-        """Retry while SQLite says "database is locked" (one writer at a time), < 8 s total."""
-        for delay in (*LOCK_RETRY_DELAYS, None):
-            try:
-                return call()
-            except NbopsError:
-                raise
-            except Exception as exc:
-                if delay is None or not sqlite.is_locked(exc):
+        """Retry while SQLite says "database is locked" (one writer at a time), < 8 s total.
+
+        MLflow already waits up to 20 s (its ``busy_timeout``) before it reports a lock, so
+        only locks reported sooner are retried: one that outlasted that wait is an outage, and
+        five more 20 s waits would hold the writer for two minutes per record. MLflow's own
+        traceback of the error is dropped (this thread only): nbops reports it once, shorter.
+        """
+        started = time.monotonic()
+        with _quiet(logging.getLogger(_DB_LOGGER), _DB_ERROR):
+            for delay in (*LOCK_RETRY_DELAYS, None):
+                try:
+                    return call()
+                except NbopsError:
                     raise
-                log.info("nbops: %s is locked; retrying in %.1f s", self.uri, delay)
-                time.sleep(delay)
+                except Exception as exc:
+                    late = delay is None or time.monotonic() - started + delay > LOCK_RETRY_BUDGET
+                    if late or not sqlite.is_locked(exc):
+                        raise
+                    log.info("nbops: %s is locked; retrying in %.1f s", self.uri, delay)
+                    time.sleep(delay)
         raise AssertionError("unreachable")
 
     def _error(self, action: str, exc: BaseException, reading: bool = False) -> StoreError:
@@ -390,6 +401,20 @@ class MlflowTracker:
             fix=fix,
             uri=self.uri,
         )
+
+
+def _terminate(client: MlflowClient, run_id: str, status: str, end: int) -> None:
+    """``set_terminated`` without its "View run at" lines: against a server (a REST store)
+    MLflow writes them to stdout, which in a kernel lands in whichever cell runs meanwhile."""
+    from mlflow.entities import RunStatus
+
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    if store is None:  # not the MLflow client this was written for: the public call
+        client.set_terminated(run_id, status, end_time=end)
+        return
+    store.update_run_info(
+        run_id, run_status=RunStatus.from_string(status), end_time=end, run_name=None
+    )
 
 
 def _local_path(artifact_uri: str) -> Path | None:

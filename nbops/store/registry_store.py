@@ -176,9 +176,16 @@ class RegisteredModel:
             self._history[version] = _parse_history(self.version(version).tags)
         return self._history[version]
 
-    def create_version(self, run_id: str, artifact_path: str, actor: str, reason: str) -> int:
+    def create_version(
+        self,
+        run_id: str,
+        artifact_path: str,
+        actor: str,
+        reason: str,
+        extra: dict[str, str] | None = None,
+    ) -> int:
         """A new version of ``runs:/<run_id>/<artifact_path>`` (the model created if missing),
-        its history starting with a ``register`` event."""
+        its history starting with a ``register`` event; ``extra`` tags (the gate's) with it."""
         base = {"at": _now(), "by": actor, "op": "register", "reason": _clip(reason)}
         if self.get(self.client.get_registered_model, self.name) is None:
             try:
@@ -187,7 +194,8 @@ class RegisteredModel:
                 if getattr(exc, "error_code", None) != "RESOURCE_ALREADY_EXISTS":
                     raise
         source = f"runs:/{run_id}/{artifact_path}"
-        tags = {TAG_HISTORY: json.dumps([{**base, "run": run_id}], separators=(",", ":"))}
+        tags = {**(extra or {})}
+        tags[TAG_HISTORY] = json.dumps([{**base, "run": run_id}], separators=(",", ":"))
         mv = self.call(self.client.create_model_version, self.name, source, run_id, tags)
         return int(mv.version)
 
@@ -219,6 +227,15 @@ class RegisteredModel:
             fix=f"check the name, or register a run's model: nbops model register RUN {self.q}",
             model=self.name,
         )
+
+    def exists(self) -> bool:
+        return self.get(self.client.get_registered_model, self.name) is not None
+
+    def download(self, version: int, dst: str) -> str:
+        """The version's model files, downloaded into ``dst``; their local path."""
+        mv = self.version(version)
+        path = mv.source.split("/", 3)[-1] if mv.source.startswith("runs:/") else "model"
+        return str(self.call(self.client.download_artifacts, mv.run_id, path, dst))
 
     def has_version(self, version: int | None) -> bool:
         args = (self.name, str(version))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nbops.capture.redact import redact_params
 from nbops.record import RunRecord
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,14 @@ class Spool:
     def put(self, record: RunRecord, payload: dict[str, Any] | None = None) -> SpoolEntry:
         """Write ``record`` (and its model payload) atomically; return the new entry.
 
+        Secret-looking params are redacted here, the one place every record passes on its way
+        to the store (captured runs are redacted earlier; a pipeline's params.yaml is not).
+
         The payload is pickled now, so later changes to the user's objects do not change what
         was recorded. A payload that cannot be pickled does not lose the record: the record is
         kept without it and says why in ``record.warnings``.
         """
+        record.params = redact_params(record.params)
         final = self.root / record.record_id
         tmp = self.root / f"{_TMP_PREFIX}{record.record_id}-{os.getpid()}"
         try:

@@ -11,7 +11,7 @@ from nbops.cli import main
 pytestmark = pytest.mark.kernel
 
 
-def test_demo_runs_the_example_notebook_and_lists_its_runs(
+def test_demo_goes_from_a_tracked_notebook_to_a_level_1_pipeline(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["demo", "--dir", str(project / "demo")]) == 0
@@ -24,3 +24,7 @@ def test_demo_runs_the_example_notebook_and_lists_its_runs(
     assert (project / "demo" / "mlflow.db").is_file()
     assert f"sqlite:///{project / 'demo' / 'mlflow.db'}" in out
     assert not list((project / "demo" / ".nbops" / "spool").glob("*"))
+    # then the tagged notebook becomes a pipeline whose gate registers the first champion
+    assert "registered wine_pipeline v1 (champion)" in out
+    assert (project / "demo" / ".github" / "workflows" / "wine_pipeline.yml").is_file()
+    assert "Level reached: 1" in out

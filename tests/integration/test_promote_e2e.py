@@ -67,7 +67,7 @@ def test_tracked_notebook_promotes_runs_and_reproduces(
     steps = {
         r.data.tags.get("nbops.step") for r in runs if r.data.tags.get("nbops.source") == "step"
     }
-    assert steps == {"load", "train", "evaluate"}
+    assert steps == {"validate_data", "load", "train", "evaluate", "validate_model"}
     parents = [r for r in runs if r.data.tags.get("nbops.source") == "pipeline"]
     children = [r for r in runs if r.data.tags.get("nbops.source") == "step"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
@@ -78,7 +78,7 @@ def test_tracked_notebook_promotes_runs_and_reproduces(
     (pipeline / "params.yaml").write_text(yaml.safe_dump(params))
     assert main(["run", str(pipeline)]) == 0
     out = capsys.readouterr().out
-    assert "2 ran, 1 unchanged" in out
+    assert "3 ran, 2 unchanged" in out
 
     dag = subprocess.run(
         [sys.executable, "-m", "dvc", "dag"],
@@ -97,5 +97,5 @@ def test_tracked_notebook_promotes_runs_and_reproduces(
         ignore=shutil.ignore_patterns(".dvc", "artifacts", "reports", "metrics"),
     )
     assert main(["run", str(elsewhere)]) == 0
-    assert "3 ran" in capsys.readouterr().out
+    assert "5 ran" in capsys.readouterr().out  # 3 steps and the 2 gates
     assert (elsewhere / "metrics" / "evaluate.json").is_file()

@@ -75,16 +75,19 @@ def promoted(tmp_path_factory: pytest.TempPathFactory) -> PromoteResult:
 def test_folder_follows_the_contract(promoted: PromoteResult) -> None:
     out = promoted.out_dir
     assert out.name == "wine" and out.parent.name == "pipelines"
-    assert promoted.written == [*THREE_STEPS, "params.yaml", "dvc.yaml", "README.md", ".gitignore"]
+    contract = ["schema.yaml", "reference/profile.json"]  # inferred from data/train.csv
+    generated = [*THREE_STEPS, "params.yaml", "dvc.yaml", "README.md", ".gitignore"]
+    assert promoted.written == [*contract, *generated]
     assert (out / ".nbops-promote.json").is_file()
     assert yaml.safe_load((out / "params.yaml").read_text()) == {
         "test_size": 0.25,
         "n_estimators": 10,
+        "drift": {"psi": 0.2, "ks_pvalue": 0.05, "ks_statistic": 0.1, "share": 0.5},
     }
     assert (out / ".gitignore").read_text().splitlines()[-3:] == [
         "artifacts/",
         "reports/",
-        "metrics/",
+        ".nbops/",
     ]
     readme = (out / "README.md").read_text()
     assert "```mermaid" in readme and "s1 -->|X, y| s2" in readme
@@ -94,9 +97,15 @@ def test_folder_follows_the_contract(promoted: PromoteResult) -> None:
 def test_dvc_yaml_stages(promoted: PromoteResult) -> None:
     stages = yaml.safe_load((promoted.out_dir / "dvc.yaml").read_text())["stages"]
     assert stages == {
+        "validate_data": {  # before the steps that read the data
+            "cmd": "nbops validate data",
+            "deps": ["data/train.csv", "schema.yaml", "reference/profile.json"],
+            "params": ["drift"],
+            "metrics": [{"metrics/validate_data.json": {"cache": False}}],
+        },
         "load": {
             "cmd": "nbops step steps/01_load.ipynb",
-            "deps": ["steps/01_load.ipynb", "data/train.csv"],
+            "deps": ["steps/01_load.ipynb", "data/train.csv", "metrics/validate_data.json"],
             "outs": ["artifacts/load"],
             "metrics": [{"metrics/load.json": {"cache": False}}],
         },
@@ -206,7 +215,8 @@ def test_hand_edit_is_refused_then_forced(tmp_path: Path) -> None:
     assert "random_state=1" in train.read_text()  # nothing was touched
     assert (result.out_dir / "data/train.csv").read_text() == TRAIN_CSV
     forced = promote(tmp_path / "wine.ipynb", force=True)
-    assert forced.written == ["steps/02_train.ipynb"]
+    # the new data row changes the reference profile (the data contract is inferred again)
+    assert forced.written == ["reference/profile.json", "steps/02_train.ipynb"]
     assert train.read_text() == generated
     assert (result.out_dir / "data/train.csv").read_text() == TRAIN_CSV + "4,1\n"
 

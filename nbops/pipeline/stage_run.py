@@ -1,0 +1,63 @@
+"""Recording a run written outside a kernel: the pipeline's parent run and its gate stages.
+
+Steps record through a Capture in their kernel; the parent run and the ``validate_*`` stages
+build their :class:`~nbops.record.RunRecord` themselves and write it synchronously, through the
+same spool: a failed write stays in ``.nbops/spool`` for ``nbops sync`` and never fails the
+pipeline (the warning says so).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbops.pipeline import layout
+from nbops.pipeline.runtime import PARENT_ENV
+from nbops.record import Context, RunRecord
+
+if TYPE_CHECKING:
+    from nbops.session import Session
+    from nbops.store.protocol import Tracker
+
+
+def stage_record(folder: Path, name: str, code: str = "") -> RunRecord:
+    """A record for stage ``name`` of the pipeline in ``folder``: a child of the pipeline run
+    when ``nbops run`` started it (``NBOPS_PARENT_RUN``)."""
+    pipeline = layout.pipeline_name(folder)
+    tags = {"nbops.step": name, "nbops.pipeline": pipeline}
+    if os.environ.get(PARENT_ENV):
+        tags["mlflow.parentRunId"] = os.environ[PARENT_ENV]
+    return RunRecord(
+        name=name,
+        experiment=pipeline,
+        start=time.time(),
+        source="step",
+        code=code,
+        tags=tags,
+        context=Context(notebook=str(folder / layout.DVC_FILE), notebook_source="pipeline"),
+    )
+
+
+def write_now(
+    session: Session,
+    record: RunRecord,
+    payload: dict[str, Any] | None = None,
+    tracker: Tracker | None = None,
+) -> str | None:
+    """Spool ``record`` (with its model ``payload``) and deliver it now; the run id, or None
+    with a warning on stderr when the store failed (the record stays in the spool)."""
+    from nbops.store.sync import deliver
+
+    try:
+        entry = session.spool.put(record, payload)
+        return deliver(session.spool, entry, tracker or session.tracker())
+    except Exception as exc:
+        print(
+            f"nbops: the run {record.name!r} was not written to MLflow ({exc}); it is kept in "
+            f"{session.spool.root} and `nbops sync` delivers it",
+            file=sys.stderr,
+        )
+        return None

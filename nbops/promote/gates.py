@@ -1,0 +1,184 @@
+"""The Level 1 gates promote adds to every pipeline: ``validate_data`` and ``validate_model``.
+
+``validate_data`` runs first: it checks the tabular files the notebook reads against the data
+contract (``schema.yaml``) and the reference profile inferred at promote time; every step that
+reads those files depends on it, so schema skew stops the pipeline before training.
+``validate_model`` runs last: it scores the candidate against the registry's champion the way
+the notebook evaluated its model (found by :mod:`nbops.notebook.evaluation`). Their settings
+are the ``drift:`` and ``gate:`` sections of ``params.yaml``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from nbops.errors import NotebookError
+from nbops.notebook.evaluation import Evaluation, find_evaluation, producer
+from nbops.notebook.plan import Plan
+from nbops.promote import layout
+
+DATA_STAGE, MODEL_STAGE = "validate_data", "validate_model"
+DRIFT_DEFAULTS: dict[str, float] = {
+    "psi": 0.2,
+    "ks_pvalue": 0.05,
+    "ks_statistic": 0.1,
+    "share": 0.5,
+}
+
+
+@dataclass
+class Gates:
+    """What promote found for the gates: the files to validate and the evaluation to repeat."""
+
+    data: list[str]  # tabular files the steps read (relative to the pipeline folder)
+    evaluation: Evaluation | None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.data) or self.evaluation is not None
+
+
+def plan_gates(plan: Plan) -> Gates:
+    """Find the gates' inputs and make the holdout and the model artifacts of their steps."""
+    for step in plan.steps:
+        if step.name in (DATA_STAGE, MODEL_STAGE):
+            raise NotebookError(
+                f"step {step.name!r} has the name of a stage nbops adds to every pipeline",
+                fix=f"rename the tag step:{step.name} (e.g. step:my_{step.name})",
+                step=step.name,
+            )
+    from nbops.validate.data import is_tabular
+
+    files = [PurePosixPath(f) for step in plan.steps for f in step.files]
+    inside = [f for f in files if not f.is_absolute() and ".." not in f.parts]  # else refused
+    data = [str(f) for f in dict.fromkeys(inside) if is_tabular(str(f))]
+    evaluation = find_evaluation(plan)
+    if evaluation is not None:
+        step = plan.step(evaluation.step)
+        for var in (evaluation.model, evaluation.X, evaluation.y):
+            source = plan.step(producer(plan, step, var))
+            if var not in source.outputs:
+                source.outputs.append(var)  # the gate loads it: the step must save it
+    else:
+        plan.notes.append(
+            "no model gate: no evaluation like `accuracy = accuracy_score(y_test, "
+            "model.predict(X_test))` was found in the steps; write the final evaluation that "
+            "way and promote again to get the validate_model stage"
+        )
+    return Gates(data, evaluation)
+
+
+def params_sections(plan: Plan, gates: Gates) -> str:
+    """The ``drift:`` and ``gate:`` sections of params.yaml, commented for the user."""
+    import yaml
+
+    parts = []
+    if gates.data:
+        body = yaml.safe_dump({"drift": DRIFT_DEFAULTS}, sort_keys=False)
+        parts.append(
+            "# Data validation (stage validate_data): a feature drifts when its PSI >= psi, or\n"
+            "# when its KS test has p < ks_pvalue and statistic >= ks_statistic; the data\n"
+            "# drifts when that share of features does. Drift is reported, never fatal.\n" + body
+        )
+    evaluation = gates.evaluation
+    if evaluation is not None:
+        gate = {
+            "model_name": plan.name,
+            "metric": evaluation.metric,
+            "greater_is_better": evaluation.greater_is_better,
+            "min_delta": 0.0,
+            "min_value": None,
+            "auto_promote": True,
+            "evaluate": _evaluate_spec(plan, evaluation),
+        }
+        parts.append(
+            "# Model gate (stage validate_model): the candidate passes when its metric is at\n"
+            "# least the champion's minus min_delta (plus, if lower is better) and beats\n"
+            "# min_value; it is then registered as model_name (alias challenger, or champion\n"
+            "# with auto_promote).\n"
+            f"# evaluate: how the notebook scores its model, {evaluation.where}.\n"
+            + yaml.safe_dump({"gate": gate}, sort_keys=False)
+        )
+    return "\n".join(parts)
+
+
+def _evaluate_spec(plan: Plan, evaluation: Evaluation) -> dict[str, Any]:
+    step = plan.step(evaluation.step)
+
+    def artifact(var: str) -> str:
+        return f"{producer(plan, step, var)}/{var}"
+
+    spec: dict[str, Any] = {
+        "function": evaluation.function,
+        "model": artifact(evaluation.model),
+        "X": artifact(evaluation.X),
+        "y": artifact(evaluation.y),
+        "method": evaluation.method,
+    }
+    if evaluation.kwargs:
+        spec["kwargs"] = evaluation.kwargs
+    return spec
+
+
+def gate_stages(plan: Plan, gates: Gates, stage_type: Any) -> tuple[list[Any], list[Any]]:
+    """(stages before the steps, stages after them), as ``stage_type`` (render's Stage)."""
+    first, last = [], []
+    if gates.data:
+        from nbops.validate.data import PROFILE_FILE, SCHEMA_FILE
+
+        deps = [*gates.data, SCHEMA_FILE, PROFILE_FILE]
+        first.append(
+            stage_type(
+                name=DATA_STAGE,
+                cmd="nbops validate data",
+                deps=deps,
+                params=["drift"],
+                metrics=[layout.metrics_file(DATA_STAGE)],
+            )
+        )
+    evaluation = gates.evaluation
+    if evaluation is not None:
+        step = plan.step(evaluation.step)
+        producers = [
+            producer(plan, step, v) for v in (evaluation.model, evaluation.X, evaluation.y)
+        ]
+        deps = [layout.artifacts_dir(p) for p in dict.fromkeys(producers)]
+        deps.append(layout.metrics_file(evaluation.step))
+        last.append(
+            stage_type(
+                name=MODEL_STAGE,
+                cmd="nbops validate model",
+                deps=list(dict.fromkeys(deps)),
+                params=["gate"],
+                metrics=[layout.metrics_file(MODEL_STAGE)],
+                always_changed=True,  # the champion may have changed since the last run
+            )
+        )
+    return first, last
+
+
+def validated_dep(step_files: list[str], gates: Gates) -> str | None:
+    """The dep a step that reads validated data gets, so DVC runs validate_data first."""
+    if any(f in gates.data for f in step_files):
+        return layout.metrics_file(DATA_STAGE)
+    return None
+
+
+def contract_files(notebook_dir: Path, gates: Gates) -> dict[str, str]:
+    """``schema.yaml`` and ``reference/profile.json`` inferred from the notebook's data files
+    (rendered in a scratch folder, so promote's manifest check sees them like any file)."""
+    if not gates.data:
+        return {}
+    from nbops.validate.data import write_contract
+
+    with tempfile.TemporaryDirectory(prefix="nbops-contract-") as tmp:
+        scratch = Path(tmp)
+        for rel in gates.data:
+            target = scratch / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to((notebook_dir / rel).resolve())
+        written = write_contract(scratch, list(gates.data))
+        return {rel: (scratch / rel).read_text(encoding="utf-8") for rel in written}

@@ -1,0 +1,246 @@
+"""The ``validate_model`` stage: the candidate against the champion, then registration.
+
+``nbops validate model`` (the stage's command, run in the pipeline folder) loads the candidate
+model and the holdout the notebook evaluated it on (the train steps' artifacts), scores the
+candidate and the registry's ``champion`` the same way (:mod:`nbops.validate.gate`), records the
+decision as a child run of the pipeline run, and on a pass logs the model (signature, input
+example, pinned requirements), loads it back through ``mlflow.pyfunc`` (the infrastructure
+check), registers it and gives it ``challenger``, or ``champion`` with ``auto_promote``.
+A rejected candidate is recorded with its reasons and nothing is registered; that is an
+outcome, not an error: the stage succeeds and the champion stays.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbops.pipeline import layout
+from nbops.validate.gate import Decision, GateConfig, decide, score
+
+if TYPE_CHECKING:
+    from nbops.session import Session
+
+STAGE = "validate_model"
+REPORT_JSON = f"{layout.REPORTS_DIR}/{STAGE}.json"
+REPORT_MD = f"{layout.REPORTS_DIR}/{STAGE}.md"
+DATA_REPORT_JSON = f"{layout.REPORTS_DIR}/validate_data.json"
+TAG_DECISION, TAG_REASONS, TAG_METRIC = (
+    "nbops.gate.decision",
+    "nbops.gate.reasons",
+    "nbops.gate.metric",
+)
+TAG_CHAMPION_BEFORE, TAG_DATA = "nbops.champion.before", "nbops.validation.data"
+TAG_PIPELINE_RUN = "nbops.pipeline.run"
+
+
+@dataclass
+class GateResult:
+    """What the gate decided and did; written to ``reports/validate_model.json``."""
+
+    model_name: str
+    metric: str
+    passed: bool
+    candidate: float
+    champion: float | None
+    champion_version: int | None  # the champion before this run: the rollback pointer
+    reasons: list[str]
+    registered_version: int | None = None
+    aliases: list[str] = field(default_factory=list)
+    run_id: str | None = None
+
+    def summary(self) -> str:
+        from nbops.pipeline.outcome import gate_lines
+
+        return "\n".join(gate_lines(asdict(self)))
+
+
+def validate_model(folder: Path, session: Session | None = None) -> GateResult:
+    """Run the gate for the pipeline in ``folder`` (see the module docstring)."""
+    from nbops.api import default_session
+
+    folder = folder.resolve()
+    session = session or default_session()
+    config = GateConfig.from_params(layout.read_params(folder))
+    model, X, y = (_load(folder, config, role) for role in ("model", "X", "y"))
+    candidate = score(config.evaluate, model, X, y)
+    champion_version, champion, note = _champion(session, config, X, y)
+    decision = decide(config, candidate, champion)
+    if note:
+        decision.reasons.insert(0, note)
+    result = GateResult(
+        config.model_name,
+        config.metric,
+        decision.passed,
+        candidate,
+        champion,
+        champion_version,
+        decision.reasons,
+    )
+    record = _record(folder, config, result)
+    payload = {"model": model, "input_example": X} if decision.passed else None
+    from nbops.pipeline.stage_run import write_now
+
+    result.run_id = write_now(session, record, payload)
+    if decision.passed:
+        _register(session, folder, config, result, X, decision)
+    _write_reports(folder, result)
+    return result
+
+
+def _load(folder: Path, config: GateConfig, role: str) -> Any:
+    from nbops.pipeline import serializers
+
+    producer, var = config.evaluate.artifact(role)
+    return serializers.load(var, producer, STAGE, folder)
+
+
+def _champion(
+    session: Session, config: GateConfig, X: Any, y: Any
+) -> tuple[int | None, float | None, str]:
+    """(version, score on the same holdout, a note when it could not be scored)."""
+    from nbops.registry import CHAMPION
+    from nbops.store.registry_store import open_model
+
+    with open_model(session.config, config.model_name, "look up the champion") as registered:
+        if not registered.exists():
+            return None, None, ""
+        version = registered.aliases().get(CHAMPION)
+        if version is None:
+            return None, None, ""
+        with tempfile.TemporaryDirectory(prefix="nbops-champion-") as tmp:
+            try:
+                import mlflow.sklearn
+
+                local = registered.download(version, tmp)
+                value = score(config.evaluate, mlflow.sklearn.load_model(local), X, y)
+            except Exception as exc:  # a schema change it cannot read, a non-sklearn model
+                detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+                return version, None, f"champion v{version} could not be scored ({detail})"
+    return version, value, ""
+
+
+def _record(folder: Path, config: GateConfig, result: GateResult) -> Any:
+    from nbops.pipeline.stage_run import stage_record
+
+    record = stage_record(folder, STAGE)
+    record.params = config.as_params()
+    record.metrics = {config.metric: result.candidate}
+    if result.champion is not None:
+        record.metrics[f"champion.{config.metric}"] = result.champion
+    record.tags.update(_gate_tags(result))
+    record.status, record.end = "FINISHED", time.time()
+    return record
+
+
+def _gate_tags(result: GateResult) -> dict[str, str]:
+    return {
+        TAG_DECISION: "passed" if result.passed else "failed",
+        TAG_REASONS: "; ".join(result.reasons)[:5000],
+        TAG_METRIC: result.metric,
+        TAG_CHAMPION_BEFORE: str(result.champion_version or ""),
+    }
+
+
+def _register(
+    session: Session, folder: Path, config: GateConfig, result: GateResult, X: Any, d: Decision
+) -> None:
+    """Infrastructure check, then registration; a failed check turns the pass into a fail."""
+    from nbops import registry
+
+    if result.run_id is None:
+        result.passed = d.passed = False
+        result.reasons.append("the run could not be written to MLflow: nothing registered")
+        return
+    problem = _infra_check(session, result.run_id, X)
+    if problem:
+        result.passed = d.passed = False
+        result.reasons.append(problem)
+        _retag(session, result)
+        return
+    tags = {**_gate_tags(result), TAG_DATA: _data_status(folder)}
+    if parent := _parent_run():
+        tags[TAG_PIPELINE_RUN] = parent
+    alias = registry.CHAMPION if config.auto_promote else registry.CHALLENGER
+    why = "; ".join(result.reasons)
+    info = registry.register(
+        session.config,
+        result.run_id,
+        config.model_name,
+        alias=alias,
+        reason=why,
+        actor=f"nbops pipeline {layout.pipeline_name(folder)}",
+        tags=tags,
+    )
+    result.registered_version, result.aliases = info.version, info.aliases
+
+
+def _infra_check(session: Session, run_id: str, X: Any) -> str:
+    """Load the logged model back through ``mlflow.pyfunc`` and predict on a sample that
+    matches its signature: what serving will do. An empty string when it works."""
+    from mlflow.tracking import MlflowClient
+
+    sample = X.iloc[:5] if hasattr(X, "iloc") else X[:5]
+    uri = session.config.tracking_uri
+    try:
+        with tempfile.TemporaryDirectory(prefix="nbops-infra-") as tmp:
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            local = client.download_artifacts(run_id, "model", tmp)
+            import mlflow.pyfunc
+
+            predictions = mlflow.pyfunc.load_model(local).predict(sample)
+        if len(predictions) != len(sample):
+            return f"infrastructure check failed: {len(predictions)} predictions for 5 rows"
+    except Exception as exc:
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        return f"infrastructure check failed: the logged model does not load and predict ({detail})"
+    return ""
+
+
+def _retag(session: Session, result: GateResult) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = session.config.tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    for key, value in _gate_tags(result).items():
+        client.set_tag(result.run_id, key, value)
+
+
+def _data_status(folder: Path) -> str:
+    """The data validation status of this pipeline's data (``reports/validate_data.json``)."""
+    try:
+        report = json.loads((folder / DATA_REPORT_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "not run"
+    status = report.get("status") if isinstance(report, dict) else None
+    return status if isinstance(status, str) else "unknown"
+
+
+def _parent_run() -> str | None:
+    import os
+
+    from nbops.pipeline.runtime import PARENT_ENV
+
+    return os.environ.get(PARENT_ENV) or None
+
+
+def _write_reports(folder: Path, result: GateResult) -> None:
+    """The report (JSON + markdown) and ``metrics/validate_model.json`` for DVC."""
+    reports, metrics = folder / layout.REPORTS_DIR, folder / layout.METRICS_DIR
+    reports.mkdir(parents=True, exist_ok=True)
+    metrics.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(asdict(result), indent=1, sort_keys=True) + "\n"
+    (folder / REPORT_JSON).write_text(text, encoding="utf-8")
+    (folder / REPORT_MD).write_text(f"# Model gate\n\n```\n{result.summary()}\n```\n", "utf-8")
+    values: dict[str, float] = {
+        f"gate.{result.metric}": result.candidate,
+        "gate.passed": 1.0 if result.passed else 0.0,
+    }
+    if result.champion is not None:
+        values[f"gate.champion.{result.metric}"] = result.champion
+    text = json.dumps(values, indent=1, sort_keys=True) + "\n"
+    (metrics / f"{STAGE}.json").write_text(text, encoding="utf-8")
