@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nbops.capture.scan import CellScan
-from nbops.capture.vocab import SEEDED_FUNCTIONS, is_metric_name
+from nbops.capture.vocab import RANDOM_ONLY_WHEN, SEEDED_FUNCTIONS, is_metric_name
 from nbops.errors import FingerprintError
 from nbops.fingerprint import FileHashCache, describe, fingerprint, fingerprint_file, is_data
 from nbops.record import DataRef, Role
@@ -214,12 +214,20 @@ def seed_warnings(ns: Mapping[str, Any], scan: CellScan, estimators: list[str]) 
             params = ns[name].get_params(deep=False)
         except Exception:
             continue
-        if "random_state" in params and params["random_state"] is None:
+        if "random_state" in params and params["random_state"] is None and _random(params):
             warnings.append(
                 f"{name} ({type(ns[name]).__name__}) has random_state=None: results are not "
                 "reproducible; pass random_state=<int>"
             )
     return warnings
+
+
+def _random(params: Mapping[str, Any]) -> bool:
+    """Whether the estimator's settings draw random numbers (see ``RANDOM_ONLY_WHEN``)."""
+    for param, random_values in RANDOM_ONLY_WHEN.items():
+        if param in params and str(params[param]) not in random_values:
+            return False
+    return True
 
 
 def model_choice(

@@ -56,6 +56,14 @@ PATH_HINT = re.compile(r"[/\\]|\.[A-Za-z0-9]{1,8}$")
 # Estimator / splitter calls that should be seeded; warned about when random_state is missing.
 SEEDED_FUNCTIONS: frozenset[str] = frozenset({"train_test_split"})
 
+# Estimators whose random_state only matters for some settings (param -> the random values):
+# Ridge/LogisticRegression draw numbers only in these solvers, Lasso/ElasticNet only with
+# selection="random". Elsewhere random_state=None is not a reproducibility problem.
+RANDOM_ONLY_WHEN: dict[str, frozenset[str]] = {
+    "solver": frozenset({"sag", "saga", "liblinear"}),
+    "selection": frozenset({"random"}),
+}
+
 # Methods whose first positional argument is the training input (used for the input example).
 FIT_METHODS: frozenset[str] = frozenset({"fit", "fit_transform", "fit_predict", "partial_fit"})
 

@@ -258,7 +258,7 @@ def _finish(
         error = step_error(failed, tail)
         echo(error)
     metrics = layout.read_metrics(folder, [s.name for s in steps])
-    ran = {s.name for s in steps if s.state == "ran"}
+    ran = {s.name for s in steps if s.state in ("ran", "restored")}  # restored: its reports too
     outcome = gate_outcome(folder, ran, {s.name for s in steps if s.state == "failed"})
     parent.record.tags.update(outcome.tags)
     for line in outcome.lines:

@@ -136,6 +136,9 @@ def gate_stages(plan: Plan, gates: Gates, stage_type: Any) -> tuple[list[Any], l
                 cmd="nbops validate data",
                 deps=deps,
                 params=["drift"],
+                # outputs, so a batch DVC has seen before restores its own reports from the
+                # run cache (the model gate and `nbops run` read the status from them)
+                outs=[f"reports/{DATA_STAGE}.{ext}" for ext in ("json", "md", "html")],
                 metrics=[layout.metrics_file(DATA_STAGE)],
             )
         )

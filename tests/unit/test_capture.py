@@ -65,13 +65,17 @@ def test_estimator_params_and_random_state_warning(tmp_path: Path) -> None:
         "X": np.eye(4),
         "y": [0, 1, 0, 1],
     }
-    record, payload = run("clf = LogisticRegression(C=2.0)\nclf.fit(X, y)\n", ns, tmp_path)
+    code = "clf = LogisticRegression(C=2.0, solver='saga')\nclf.fit(X, y)\n"
+    record, payload = run(code, ns, tmp_path)
     assert record.params["clf.C"] == 2.0
     assert record.params["clf.random_state"] is None
     assert any("random_state=None" in w and "clf" in w for w in record.warnings)
     assert payload is not None and payload["model"] is ns["clf"]
     assert payload["input_example"].shape == (4, 4)
     assert record.model is not None and record.model.class_name == "LogisticRegression"
+    # the default solver draws no random numbers: random_state=None is no problem there
+    quiet, _ = run("clf = LogisticRegression(C=2.0)\nclf.fit(X, y)\n", dict(ns), tmp_path)
+    assert not any("random_state" in w for w in quiet.warnings)
 
 
 def test_split_without_random_state_is_warned(tmp_path: Path) -> None:

@@ -101,6 +101,11 @@ def test_dvc_yaml_stages(promoted: PromoteResult) -> None:
             "cmd": "nbops validate data",
             "deps": ["data/train.csv", "schema.yaml", "reference/profile.json"],
             "params": ["drift"],
+            "outs": [
+                "reports/validate_data.json",
+                "reports/validate_data.md",
+                "reports/validate_data.html",
+            ],
             "metrics": [{"metrics/validate_data.json": {"cache": False}}],
         },
         "load": {
