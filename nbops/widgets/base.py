@@ -8,6 +8,7 @@ frontend without a widget manager (nbconvert, GitHub, a terminal) shows a readab
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +36,7 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}"
 
 
-class WidgetBase:
+class WidgetBase(ABC):
     """Display protocol and error handling; subclasses build ``_build()`` and render text/HTML."""
 
     _ui: Any = None
@@ -44,17 +45,20 @@ class WidgetBase:
 
     # ---- subclasses ---------------------------------------------------------------------
 
+    @abstractmethod
     def _build(self) -> Any:
-        raise NotImplementedError
+        """The ipywidgets tree."""
 
-    def _sync(self) -> None:
+    def _sync(self) -> None:  # noqa: B027  (optional hook: most subclasses override it)
         """Push the model's state into the widgets (no-op before they exist)."""
 
+    @abstractmethod
     def to_html(self) -> str:
-        raise NotImplementedError
+        """The fallback outside a widget frontend (and the browser-free view)."""
 
+    @abstractmethod
     def to_text(self) -> str:
-        raise NotImplementedError
+        """The plain-text fallback (a terminal IPython)."""
 
     # ---- shared -------------------------------------------------------------------------
 
