@@ -28,9 +28,9 @@ def median_times(
     return statistics.median(times)
 
 
-def row(id_: str, what: str, nbops_s: float, anchor: str, anchor_s: float, limit: float) -> dict:
-    """One result; ``ratio`` is nbops time over anchor time, met when <= ``limit``."""
-    ratio = nbops_s / anchor_s
+def _result(
+    id_: str, what: str, nbops_s: float, anchor: str, anchor_s: float, kind: str, ratio: float
+) -> dict[str, Any]:
     return {
         "id": id_,
         "what": what,
@@ -38,10 +38,15 @@ def row(id_: str, what: str, nbops_s: float, anchor: str, anchor_s: float, limit
         "anchor": anchor,
         "anchor_s": anchor_s,
         "ratio": ratio,
-        "ratio_kind": "time",
-        "target": f"<= {limit:g}x",
-        "met": ratio <= limit,
+        "ratio_kind": kind,
     }
+
+
+def row(id_: str, what: str, nbops_s: float, anchor: str, anchor_s: float, limit: float) -> dict:
+    """One result; ``ratio`` is nbops time over anchor time, met when <= ``limit``."""
+    ratio = nbops_s / anchor_s
+    result = _result(id_, what, nbops_s, anchor, anchor_s, "time", ratio)
+    return result | {"target": f"<= {limit:g}x", "met": ratio <= limit}
 
 
 def speedup_row(
@@ -50,14 +55,6 @@ def speedup_row(
     """One result; ``ratio`` is anchor time over nbops time (how many times as fast nbops is),
     met when >= ``at_least``; ``at_least=None`` makes an informative row without a target."""
     ratio = anchor_s / nbops_s
-    return {
-        "id": id_,
-        "what": what,
-        "nbops_s": nbops_s,
-        "anchor": anchor,
-        "anchor_s": anchor_s,
-        "ratio": ratio,
-        "ratio_kind": "speedup",
-        "target": f">= {at_least:g}x" if at_least is not None else "",
-        "met": None if at_least is None else ratio >= at_least,
-    }
+    result = _result(id_, what, nbops_s, anchor, anchor_s, "speedup", ratio)
+    target = f">= {at_least:g}x" if at_least is not None else ""
+    return result | {"target": target, "met": None if at_least is None else ratio >= at_least}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nbops._lazy import lazy_getattr
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -28,13 +30,7 @@ _LAZY = {
 __all__ = [*_LAZY, "load_ipython_extension", "unload_ipython_extension"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nbops' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def load_ipython_extension(ipython: Any) -> None:

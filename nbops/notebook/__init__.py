@@ -7,7 +7,7 @@ this package stays cheap (and nbformat is imported only while reading a notebook
 
 from __future__ import annotations
 
-from typing import Any
+from nbops._lazy import lazy_getattr
 
 _LAZY = {
     "parse_notebook": "nbops.notebook.parse",
@@ -24,10 +24,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nbops.notebook' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -7,8 +7,7 @@ papermill, DVC and MLflow load only in the processes that use them.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nbops._lazy import lazy_getattr
 
 _EXPORTS = {
     "StepRun": "nbops.pipeline.runtime",
@@ -23,8 +22,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nbops.pipeline' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -16,6 +16,9 @@ from typing import Any
 from nbops.pipeline import layout
 
 DATA_STAGE, MODEL_STAGE = "validate_data", "validate_model"
+TAG_DECISION, TAG_REASONS = "nbops.gate.decision", "nbops.gate.reasons"
+TAG_METRIC, TAG_CHAMPION_BEFORE = "nbops.gate.metric", "nbops.champion.before"
+TAG_DATA = "nbops.validation.data"
 
 
 @dataclass
@@ -30,7 +33,7 @@ def gate_outcome(folder: Path, ran: set[str], failed: set[str]) -> Outcome:
     if DATA_STAGE in ran | failed:
         report = _report(folder, DATA_STAGE)
         status = str(report.get("status", "failed" if DATA_STAGE in failed else "unknown"))
-        outcome.tags["nbops.validation.data"] = status
+        outcome.tags[TAG_DATA] = status
         drifted = _drifted(report)
         line = f"data validation: {status}"
         if drifted:
@@ -64,14 +67,19 @@ def _drifted(report: dict[str, Any]) -> list[str]:
     return names
 
 
-def _gate_tags(report: dict[str, Any]) -> dict[str, str]:
-    tags = {
-        "nbops.gate.decision": "passed" if report.get("passed") else "failed",
-        "nbops.gate.reasons": "; ".join(map(str, report.get("reasons") or []))[:5000],
-        "nbops.gate.metric": str(report.get("metric", "")),
-        "nbops.champion.before": str(report.get("champion_version") or ""),
-        "nbops.model.name": str(report.get("model_name", "")),
+def decision_tags(report: dict[str, Any]) -> dict[str, str]:
+    """The gate's decision as tags, from its report (a ``GateResult`` as a dict): the same on
+    the stage's run, on the registered version and on the pipeline's parent run."""
+    return {
+        TAG_DECISION: "passed" if report.get("passed") else "failed",
+        TAG_REASONS: "; ".join(map(str, report.get("reasons") or []))[:5000],
+        TAG_METRIC: str(report.get("metric", "")),
+        TAG_CHAMPION_BEFORE: str(report.get("champion_version") or ""),
     }
+
+
+def _gate_tags(report: dict[str, Any]) -> dict[str, str]:
+    tags = {**decision_tags(report), "nbops.model.name": str(report.get("model_name", ""))}
     if report.get("registered_version") is not None:
         tags["nbops.model.version"] = str(report["registered_version"])
     return tags

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbops.pipeline import layout
+from nbops.pipeline.outcome import TAG_DATA, decision_tags, gate_lines
 from nbops.validate.gate import Decision, GateConfig, decide, score
 
 if TYPE_CHECKING:
@@ -29,12 +30,6 @@ STAGE = "validate_model"
 REPORT_JSON = f"{layout.REPORTS_DIR}/{STAGE}.json"
 REPORT_MD = f"{layout.REPORTS_DIR}/{STAGE}.md"
 DATA_REPORT_JSON = f"{layout.REPORTS_DIR}/validate_data.json"
-TAG_DECISION, TAG_REASONS, TAG_METRIC = (
-    "nbops.gate.decision",
-    "nbops.gate.reasons",
-    "nbops.gate.metric",
-)
-TAG_CHAMPION_BEFORE, TAG_DATA = "nbops.champion.before", "nbops.validation.data"
 TAG_PIPELINE_RUN = "nbops.pipeline.run"
 
 
@@ -54,8 +49,6 @@ class GateResult:
     run_id: str | None = None
 
     def summary(self) -> str:
-        from nbops.pipeline.outcome import gate_lines
-
         return "\n".join(gate_lines(asdict(self)))
 
 
@@ -138,12 +131,7 @@ def _record(folder: Path, config: GateConfig, result: GateResult) -> Any:
 
 
 def _gate_tags(result: GateResult) -> dict[str, str]:
-    return {
-        TAG_DECISION: "passed" if result.passed else "failed",
-        TAG_REASONS: "; ".join(result.reasons)[:5000],
-        TAG_METRIC: result.metric,
-        TAG_CHAMPION_BEFORE: str(result.champion_version or ""),
-    }
+    return decision_tags(asdict(result))
 
 
 def _register(

@@ -8,7 +8,7 @@ shows an HTML/text table where no widget frontend exists.
 
 from __future__ import annotations
 
-from typing import Any
+from nbops._lazy import lazy_getattr
 
 _LAZY = {
     "RunBrowser": "nbops.widgets.run_browser",
@@ -18,10 +18,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nbops.widgets' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)
