@@ -10,29 +10,33 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from nbops import __version__, commands
+from nbops import __version__
 from nbops.errors import NbopsError, StoreError
-from nbops.session import Session
+
+if TYPE_CHECKING:
+    from nbops.session import Session
 
 
 def _runs(session: Session, args: argparse.Namespace) -> int:
-    print(commands.runs(session, args.experiment, args.format, args.limit))
+    print(_commands().runs(session, args.experiment, args.format, args.limit))
     return 0
 
 
 def _show(session: Session, args: argparse.Namespace) -> int:
-    print(commands.show(session, args.run, args.format))
+    print(_commands().show(session, args.run, args.format))
     return 0
 
 
 def _diff(session: Session, args: argparse.Namespace) -> int:
-    print(commands.diff(session, args.run_a, args.run_b, args.format))
+    print(_commands().diff(session, args.run_a, args.run_b, args.format))
     return 0
 
 
 def _sync(session: Session, args: argparse.Namespace) -> int:
-    text, ok = commands.sync(session)
+    text, ok = _commands().sync(session, args.retry_quarantined, args.store)
     print(text)
     return 0 if ok else StoreError.exit_code
 
@@ -41,20 +45,20 @@ def _promote(session: Session, args: argparse.Namespace) -> int:
     from nbops.promote import promote
 
     result = promote(args.notebook, out=args.out, split=args.split, force=args.force)
-    print(commands.promote_text(result))
+    print(_commands().promote_text(result))
     if args.check:
         return _run_folder(result.out_dir, check=True, force=False)
     return 0
 
 
 def _run(session: Session, args: argparse.Namespace) -> int:
-    return _run_folder(args.dir, check=args.check, force=args.force)
+    return _run_folder(args.dir, check=args.check, force=args.force, warm=not args.cold)
 
 
-def _run_folder(folder: object, check: bool, force: bool) -> int:
+def _run_folder(folder: object, check: bool, force: bool, warm: bool = True) -> int:
     from nbops.pipeline.run import run_pipeline
 
-    result = run_pipeline(str(folder), check=check, force=force)  # prints progress, summary
+    result = run_pipeline(str(folder), check=check, force=force, warm=warm)  # prints progress
     return 0 if result.ok else 1
 
 
@@ -65,11 +69,9 @@ def _retrain(session: Session, args: argparse.Namespace) -> int:
 
 
 def _step(session: Session, args: argparse.Namespace) -> int:
-    from nbops.pipeline.step import run_step
+    from nbops.pipeline.step import step_command
 
-    report = run_step(args.notebook)
-    print(f"executed {args.notebook} -> {report}")
-    return 0
+    return step_command(args.notebook, sys.stdout, sys.stderr) or 0
 
 
 def _demo(session: Session, args: argparse.Namespace) -> int:
@@ -80,12 +82,12 @@ def _demo(session: Session, args: argparse.Namespace) -> int:
 
 
 def _model_list(session: Session, args: argparse.Namespace) -> int:
-    print(commands.model_list(session, args.name, args.format))
+    print(_commands().model_list(session, args.name, args.format))
     return 0
 
 
 def _model_register(session: Session, args: argparse.Namespace) -> int:
-    text = commands.model_register(
+    text = _commands().model_register(
         session, args.run, args.name, args.artifact_path, args.alias, args.reason
     )
     print(text)
@@ -93,13 +95,13 @@ def _model_register(session: Session, args: argparse.Namespace) -> int:
 
 
 def _model_promote(session: Session, args: argparse.Namespace) -> int:
-    text = commands.model_promote(session, args.name, args.version, args.challenger, args.reason)
+    text = _commands().model_promote(session, args.name, args.version, args.challenger, args.reason)
     print(text)
     return 0
 
 
 def _model_rollback(session: Session, args: argparse.Namespace) -> int:
-    print(commands.model_rollback(session, args.name, args.reason))
+    print(_commands().model_rollback(session, args.name, args.reason))
     return 0
 
 
@@ -175,7 +177,7 @@ def _add_validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def _level(session: Session, args: argparse.Namespace) -> int:
-    print(commands.level(session, args.path, "json" if args.json else "text"))
+    print(_commands().level(session, args.path, "json" if args.json else "text"))
     return 0
 
 
@@ -191,7 +193,7 @@ def _add_run_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """`nbops runs|show|diff|sync`: the tracked runs in the store."""
     runs = sub.add_parser("runs", help="list tracked runs, newest first")
     runs.add_argument("--experiment", "-e", help="only this experiment (default: all)")
-    runs.add_argument("--format", "-f", choices=commands.FORMATS, default="table")
+    runs.add_argument("--format", "-f", choices=_commands().FORMATS, default="table")
     runs.add_argument("--limit", "-n", type=int, default=50, help="at most N runs (default 50)")
     runs.set_defaults(handler=_runs)
 
@@ -206,9 +208,19 @@ def _add_run_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     diff.add_argument("--format", "-f", choices=("text", "json"), default="text")
     diff.set_defaults(handler=_diff)
 
-    sub.add_parser("sync", help="deliver runs kept locally after a store failure").set_defaults(
-        handler=_sync
+    sync = sub.add_parser("sync", help="deliver runs kept locally after a store failure")
+    sync.add_argument(
+        "--retry-quarantined",
+        action="store_true",
+        help="also retry records set aside because MLflow refused them (after fixing the cause)",
     )
+    sync.add_argument(
+        "--store",
+        metavar="URI",
+        help="deliver to this tracking store instead of the one each record names "
+        "(when the store a run was recorded for was misconfigured)",
+    )
+    sync.set_defaults(handler=_sync)
 
 
 def _add_pipeline_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -225,6 +237,11 @@ def _add_pipeline_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     run.add_argument("dir", nargs="?", default=".", help="pipeline folder (default .)")
     run.add_argument("--check", action="store_true", help="compare metrics with the notebook")
     run.add_argument("--force", action="store_true", help="re-run every step")
+    run.add_argument(
+        "--cold",
+        action="store_true",
+        help="every stage in a new process, as a plain `dvc repro` (no warm executor)",
+    )
     run.set_defaults(handler=_run)
 
     retrain = sub.add_parser("retrain", help="run the pipeline if its data changed (a trigger)")
@@ -285,8 +302,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _commands() -> ModuleType:
+    """The work behind the commands, imported when a command runs (not for a thin client)."""
+    from nbops import commands
+
+    return commands
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    from nbops.executor.client import delegate
+
+    try:
+        delegated = delegate(words)  # a stage of `nbops run`: its warm executor runs it
+    except KeyboardInterrupt:
+        print("nbops: interrupted", file=sys.stderr)
+        return 130
+    if delegated is not None:
+        return delegated
+    args = build_parser().parse_args(words)
+    from nbops.session import Session
+
     try:
         return args.handler(Session(), args)
     except NbopsError as exc:

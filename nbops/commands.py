@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from nbops import registry
 from nbops.diff import diff_records, format_diff
-from nbops.errors import UsageError
+from nbops.errors import NoStoreError, UsageError
 from nbops.record import RunRecord
 from nbops.session import Session
 from nbops.store.sync import sync as sync_spool
@@ -40,7 +40,12 @@ def runs(
     session: Session, experiment: str | None = None, fmt: str = "table", limit: int = 50
 ) -> str:
     session.deliver_pending()
-    records = session.tracker().list_runs(experiment, max_results=limit)
+    try:
+        records = session.reader().list_runs(experiment, max_results=limit)
+    except NoStoreError as exc:
+        if fmt != "table":
+            raise
+        return f"{exc.message}\n  {exc.fix}"
     if fmt == "json":
         return json.dumps([r.to_dict() for r in records], indent=1, default=str)
     if fmt == "csv":
@@ -118,7 +123,7 @@ def _short(value: object) -> str:
 
 def show(session: Session, ref: str, fmt: str = "text") -> str:
     session.deliver_pending()
-    record = session.tracker().get_run(ref)
+    record = session.reader().get_run(ref)
     if fmt == "json":
         return record.to_json()
     from nbops.display import MAX_PARAMS, render_text
@@ -140,7 +145,7 @@ def show(session: Session, ref: str, fmt: str = "text") -> str:
 
 def diff(session: Session, ref_a: str, ref_b: str, fmt: str = "text") -> str:
     session.deliver_pending()
-    store = session.tracker()
+    store = session.reader()
     result = diff_records(store.get_run(ref_a), store.get_run(ref_b))
     if fmt == "json":
         from dataclasses import asdict
@@ -149,15 +154,41 @@ def diff(session: Session, ref_a: str, ref_b: str, fmt: str = "text") -> str:
     return format_diff(result)
 
 
-def sync(session: Session) -> tuple[str, bool]:
+def sync(
+    session: Session, retry_quarantined: bool = False, store: str | None = None
+) -> tuple[str, bool]:
     """Deliver the spool; returns (report, everything delivered)."""
-    report = sync_spool(session.config, session.tracker())
-    lines = [f"delivered {len(report.delivered)} run(s) to {session.config.tracking_uri}"]
-    lines += [f"  {r.record_id[:8]} -> run {r.run_id}" for r in report.delivered]
+    from nbops.config import resolve_uri
+    from nbops.session import complete_context
+
+    target = resolve_uri(store, session.config.project_root) if store else None
+    report = sync_spool(
+        session.config,
+        complete=complete_context,
+        retry_quarantined=retry_quarantined,
+        store=target,
+    )
+    lines = [f"restored {len(report.restored)} quarantined record(s)"] if report.restored else []
+    stores = sorted({r.store or session.config.tracking_uri for r in report.delivered})
+    lines.append(f"delivered {len(report.delivered)} run(s) to {', '.join(stores) or 'MLflow'}")
+    lines += [
+        f"  {r.record_id[:8]} -> run {r.run_id} (experiment {r.experiment!r})"
+        for r in report.delivered
+    ]
     for record, reason in report.failed:
         lines.append(f"  FAILED {record.record_id[:8]}: {reason}")
     if report.failed:
-        lines.append("the records stay in .nbops/spool; fix the store and run `nbops sync` again")
+        lines.append(
+            "the records stay in .nbops/spool; fix the store and run `nbops sync` again (or "
+            "send them to another store: `nbops sync --store URI`)"
+        )
+    for record, reason in report.quarantined:
+        lines.append(f"  SET ASIDE {record.record_id[:8]}: MLflow refuses it: {reason}")
+    if report.quarantined:
+        lines.append(
+            "set-aside records are kept in .nbops/spool/.quarantine with the reason; "
+            "`nbops sync --retry-quarantined` tries them again"
+        )
     if report.skipped:
         lines.append(f"  {len(report.skipped)} run(s) are being written by another process")
     return "\n".join(lines), not report.failed
@@ -165,12 +196,25 @@ def sync(session: Session) -> tuple[str, bool]:
 
 def wait(session: Session, timeout: float | None = None) -> str:
     failures = session.flush(timeout)
-    if not failures:
+    lost = list(session.lost)
+    if not failures and not lost:
         return "all runs of this session are in MLflow"
-    lines = [f"{len(failures)} run(s) could not be written to MLflow:"]
-    lines += [f"  {r.record_id[:8]}: {type(e).__name__}: {e}" for r, e in failures]
-    lines.append("they are kept in .nbops/spool; fix the store, then `%nbops sync` or `nbops sync`")
+    lines = []
+    if failures:
+        lines.append(f"{len(failures)} run(s) could not be written to MLflow:")
+        lines += [f"  {r.record_id[:8]}: {type(e).__name__}: {e}" for r, e in failures]
+        lines.append(
+            "they are kept in .nbops/spool; fix the store, then `%nbops sync` or `nbops sync`"
+        )
+    for record, reason in lost:
+        lines.append(f"LOST {record.name or record.record_id[:8]}: {reason}")
+        lines.append("  what it recorded: " + _recorded(record))
     return "\n".join(lines)
+
+
+def _recorded(record: RunRecord) -> str:
+    """A lost record's params and metrics, for the user to copy."""
+    return json.dumps({"params": record.params, "metrics": record.metrics}, default=str)
 
 
 def config_text(session: Session) -> str:
@@ -273,7 +317,7 @@ def model_register(
 ) -> str:
     """`nbops model register RUN NAME`: RUN may be an id, an id prefix or a run name."""
     session.deliver_pending()
-    run_id = session.tracker().get_run(run).run_id or run
+    run_id = session.reader().get_run(run).run_id or run
     info = registry.register(
         session.config, run_id, name, artifact_path, alias=alias or None, reason=reason
     )

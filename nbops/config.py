@@ -35,6 +35,10 @@ class Config:
     tracking_uri: str = ""
     experiment: str = ""  # default experiment when the notebook is unknown
     async_write: bool = True  # write to MLflow off the cell's critical path
+    # When a tracked cell's run is delivered: "auto" (at the end of the cell in a headless
+    # kernel such as papermill's, in the background with an interactive front end), "async",
+    # "sync" (see nbops.capture.frontend), "spool" (`nbops run`'s stages: it delivers them)
+    delivery: str = "auto"
     auto: bool = True  # infer params/metrics/data from the cell (``--no-auto`` turns it off)
     flush_timeout: float = 30.0  # seconds to wait at exit for pending writes
     notebook: str = ""  # the notebook path when nothing else finds it
@@ -76,7 +80,7 @@ def load_config(start: Path | None = None, env: Mapping[str, str] | None = None)
         if raw is not None:
             values[spec.name] = _coerce(spec.name, raw, type(getattr(config, spec.name)))
     uri = env.get("MLFLOW_TRACKING_URI") or values.get("tracking_uri")
-    values["tracking_uri"] = _resolve_uri(str(uri), root) if uri else default_tracking_uri(root)
+    values["tracking_uri"] = resolve_uri(str(uri), root) if uri else default_tracking_uri(root)
     return replace(config, **values)
 
 
@@ -91,9 +95,16 @@ def _pyproject_table(path: Path) -> dict[str, object]:
             fix="correct the file (nbops reads its [tool.nbops] table)",
             path=str(path),
         ) from None
-    table = data.get("tool", {}).get("nbops", {})
+    tool = data.get("tool", {})
+    table = tool.get("nbops", {}) if isinstance(tool, dict) else None
     if not isinstance(table, dict):
-        raise ConfigError(f"[tool.nbops] in {path} must be a table", fix="see the README")
+        raise ConfigError(
+            f"[tool.nbops] in {path} must be a table (found "
+            f"{'tool' if not isinstance(tool, dict) else 'tool.nbops'} = a "
+            f"{type(tool if not isinstance(tool, dict) else table).__name__})",
+            fix="write the settings under a [tool.nbops] header (see the README, Configuration)",
+            path=str(path),
+        )
     unknown = set(table) - {f.name for f in fields(Config)}
     if unknown:
         raise ConfigError(
@@ -104,7 +115,29 @@ def _pyproject_table(path: Path) -> dict[str, object]:
     return table
 
 
+# When a run is delivered; "spool" (only spool it: the parent delivers) is what `nbops run`
+# sets for its stages.
+DELIVERY = ("auto", "async", "sync", "spool")
+# Settings with a closed set of values or a range: (check, what is allowed).
+_CHECKS: dict[str, tuple[object, str]] = {
+    "delivery": (lambda v: v in DELIVERY, f"one of {', '.join(DELIVERY)}"),
+    "flush_timeout": (lambda v: 0 <= v < 86400, "a number of seconds from 0 to 86400"),
+}
+
+
 def _coerce(name: str, raw: object, kind: type) -> object:
+    value = _convert(name, raw, kind)
+    check = _CHECKS.get(name)
+    if check is not None and not check[0](value):  # type: ignore[operator]
+        raise ConfigError(
+            f"setting {name!r} must be {check[1]}, got {raw!r}",
+            fix=f"set NBOPS_{name.upper()} or [tool.nbops] {name} to {check[1]}",
+            setting=name,
+        )
+    return value
+
+
+def _convert(name: str, raw: object, kind: type) -> object:
     if kind is bool:
         if isinstance(raw, bool):
             return raw
@@ -125,7 +158,7 @@ def _coerce(name: str, raw: object, kind: type) -> object:
     )
 
 
-def _resolve_uri(uri: str, root: Path) -> str:
+def resolve_uri(uri: str, root: Path) -> str:
     """Anchor a relative ``sqlite:///file.db`` at the project root, as users expect."""
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):

@@ -18,7 +18,7 @@ from typing import Any
 
 from nbops.record import DataRef, RunRecord
 
-STATES = ("saving", "saved", "failed", "local")
+STATES = ("saving", "saved", "failed", "local", "lost")
 MAX_PARAMS = 8
 MAX_METRICS = 8
 MAX_DATA = 6
@@ -31,12 +31,14 @@ _STATE_TEXT = {
     "saved": "saved to MLflow",
     "failed": "not saved to MLflow",
     "local": "not delivered to MLflow",
+    "lost": "NOT SAVED anywhere",
 }
 _STATE_COLOUR = {  # mid-tone colours with alpha: readable on light and dark backgrounds
     "saving": "rgba(128, 128, 128, 0.6)",
     "saved": "rgba(46, 160, 67, 0.8)",
     "failed": "rgba(218, 54, 51, 0.85)",
     "local": "rgba(210, 153, 34, 0.85)",
+    "lost": "rgba(218, 54, 51, 0.85)",
 }
 
 
@@ -82,7 +84,7 @@ def render_html(record: RunRecord, state: str = "saving", message: str = "") -> 
         parts.append(f'<div><span style="{label}">{esc(name)}:</span> {esc(value)}</div>')
     for warning in record.warnings:
         parts.append(f'<div style="color:{_STATE_COLOUR["local"]}">⚠ {esc(warning)}</div>')
-    footer_style = f"color:{colour}" if state in ("failed", "local") else label
+    footer_style = f"color:{colour}" if state in ("failed", "local", "lost") else label
     parts.append(f'<div style="{footer_style}">{esc(_footer(state, message))}</div>')
     parts.append("</div>")
     return "".join(parts)
@@ -137,6 +139,8 @@ def _footer(state: str, message: str) -> str:
         text += f": {_truncate(message, MAX_ERROR)}"
     if state in ("failed", "local"):
         text += f"; the record is {SPOOL_HINT}"
+    elif state == "lost":
+        text += "; neither the local spool nor MLflow took it: copy what it recorded from above"
     return text
 
 

@@ -54,9 +54,21 @@ class RunNotFoundError(NbopsError):
 
 
 class StoreError(NbopsError):
-    """The tracking store (MLflow) could not be read or written."""
+    """The tracking store (MLflow) could not be read or written.
+
+    ``kind`` says what a failed write means for the records still waiting: ``"store"`` (down,
+    locked or unreachable: later records would fail too), ``"record"`` (this record waits for
+    the user, e.g. its experiment is deleted) or ``"refused"`` (MLflow refuses its content for
+    good: it is quarantined rather than retried).
+    """
 
     exit_code = 4
+    kind: str = "store"
+
+
+class NoStoreError(StoreError):
+    """A read-only command found no tracking store: nothing was recorded yet (exit code 4,
+    like every store problem; ``nbops runs`` prints it as a plain message)."""
 
 
 class NotebookError(NbopsError):
@@ -83,3 +95,10 @@ class DataValidationError(NbopsError):
     training (fields: ``file``, ``columns``, ``report``)."""
 
     exit_code = 8
+
+
+class BusyError(NbopsError):
+    """Another process is running the same pipeline (fields: ``pid``, ``started``): nothing
+    was run or recorded."""
+
+    exit_code = 9

@@ -80,7 +80,7 @@ class NbopsMagics(Magics):
             options = _options(args, auto_default=self.session.config.auto)
             capture = self.session.capture(code, self.shell.user_ns, options, raw=cell)
             capture.begin()
-        except NbopsError as exc:  # a broken [tool.nbops]: run the cell untracked, say why
+        except Exception as exc:  # a broken [tool.nbops]: run the cell untracked, say why
             self._warn(f"nbops: not tracking this cell: {exc}")
             return self._run(code, cell)
         try:
@@ -174,9 +174,9 @@ class _DisplaySlot:
 
         with self.lock:
             if self.outcome is not None:  # already written (synchronous mode): final state
-                summary = _summary(*self.outcome)
+                summary = _summary(*self.outcome, spooled=saved)
             else:
-                summary = Summary(record, "saving" if saved else "failed", "")
+                summary = Summary(record, "saving" if saved else "lost", "")
             self.handle = display(summary, display_id=True)
 
     def done(self, record: RunRecord, error: BaseException | None) -> None:
@@ -190,9 +190,11 @@ class _DisplaySlot:
                 print(repr(_summary(record, error)))
 
 
-def _summary(record: RunRecord, error: BaseException | None) -> Summary:
+def _summary(record: RunRecord, error: BaseException | None, spooled: bool = True) -> Summary:
     if error is None:
         return Summary(record, "saved")
+    if not spooled:
+        return Summary(record, "lost", f"MLflow write failed: {error}")
     return Summary(record, "local", f"MLflow write failed: {error}")
 
 
@@ -220,6 +222,18 @@ def flush_on_kernel_shutdown(shell: Any) -> None:
 
     do_shutdown._nbops_flushes = True  # type: ignore[attr-defined]
     kernel.do_shutdown = do_shutdown
+
+
+def warm_session(shell: Any) -> None:
+    """Start what the first tracked cell would otherwise wait for (the notebook lookup; in a
+    headless kernel also the store). A broken configuration is reported at the first
+    tracked cell instead."""
+    from nbops.api import default_session
+
+    try:
+        default_session().warm(shell)
+    except Exception:
+        return
 
 
 def _updates_in_place(shell: Any) -> bool:

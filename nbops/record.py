@@ -89,7 +89,11 @@ class RunRecord:
     warnings: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)  # user tags and lineage
     run_id: str | None = None  # the MLflow run id, once stored
-    source: str = "cell"  # "cell", "block" (with nbops.track()), "step"
+    source: str = "cell"  # "cell", "block" (with nbops.track()), "step", "pipeline"
+    # The tracking URI, fixed where the run happened (with ``experiment``, ``context.notebook``
+    # and ``context.project_root``): whoever delivers the record later writes it there as is.
+    # Empty in records spooled by nbops before 0.2: those are completed by the deliverer.
+    store: str = ""
     schema: int = SCHEMA_VERSION
 
     @property

@@ -2,31 +2,48 @@
 
 One session lives per IPython shell (owned by the magics) or per process (``nbops.track()``
 in scripts). It turns a finished :class:`~nbops.capture.Capture` into a spooled record and
-hands it to the writer; the writer completes the record's context (git, packages, notebook
-found through the Jupyter sessions API) on its own thread, just before delivery, so that work
-stays off the cell's critical path.
+hands it to the writer.
+
+What identifies a run (experiment, notebook, project root, store, source) is fixed in
+:meth:`Session.commit`, on the cell's thread, in the process that ran it: the spooled record
+carries it, and whoever delivers it later (the writer thread, ``nbops sync``, another process)
+writes it as is. The rest of the context (git state, package versions) is completed by the
+writer just before delivery (:func:`complete_context`), off the cell's critical path.
+
+In a headless kernel (papermill, nbclient, nbval: :mod:`nbops.capture.frontend`) each tracked
+cell waits until its run is in MLflow, because the kernel is shut down right after the last
+cell; ``%load_ext`` then opens the store ahead of time (:meth:`Session.warm`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import sys
 import threading
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbops.capture import Capture, CaptureOptions
 from nbops.capture import context as ctx
+from nbops.capture.frontend import delivers_at_cell_end
 from nbops.config import Config, load_config
 from nbops.fingerprint import FileHashCache
-from nbops.record import Context, RunRecord
+from nbops.record import RunRecord
+from nbops.store.admit import admit
 from nbops.store.protocol import Tracker
-from nbops.store.spool import Spool, SpoolEntry
+from nbops.store.spool import MemoryEntry, Spool, SpoolEntry
 from nbops.store.writer import Writer
+
+if TYPE_CHECKING:
+    from nbops.capture.discovery import Found, NotebookFinder
 
 log = logging.getLogger("nbops")
 Done = Callable[[RunRecord, BaseException | None], None]
+_UNKNOWN_SHELL = object()
 
 
 class Session:
@@ -35,7 +52,10 @@ class Session:
     def __init__(self, config: Config | None = None) -> None:
         self._config = config
         self._lock = threading.Lock()
-        self._notebook: tuple[str | None, str] | None = None
+        self._notebook: Found | None = None
+        self._finder: NotebookFinder | None = None
+        self._at_cell_end: bool | None = None
+        self.lost: list[tuple[RunRecord, str]] = []  # records neither spooled nor delivered
 
     @functools.cached_property
     def config(self) -> Config:
@@ -51,13 +71,53 @@ class Session:
 
     @functools.cached_property
     def writer(self) -> Writer:
-        return Writer(self.config, tracker_factory=self.tracker)
+        return Writer(self.config, tracker_factory=_mlflow_tracker, complete=complete_context)
+
+    @property
+    def finder(self) -> NotebookFinder:
+        """The notebook lookup (its module, with urllib, is imported on first use only)."""
+        with self._lock:
+            if self._finder is None:
+                from nbops.capture.discovery import NotebookFinder
+
+                self._finder = NotebookFinder(self.config.notebook)
+            return self._finder
 
     def tracker(self) -> Tracker:
-        """The store, with records completed (:meth:`finalize`) before they are written."""
+        """The store, for writing (a missing SQLite store is created)."""
+        return _mlflow_tracker(self.config)
+
+    def reader(self) -> Tracker:
+        """The store, for reading: a missing SQLite store is reported, never created."""
         from nbops.store.mlflow_store import MlflowTracker
 
-        return FinalizingTracker(MlflowTracker(self.config), self)
+        return MlflowTracker(self.config, create=False)
+
+    def warm(self, shell: Any) -> None:
+        """At ``%load_ext``: start looking for the notebook; in a headless kernel also import
+        MLflow and open the store now, so the first tracked cell's run is delivered sooner."""
+        try:
+            if self.delivers_at_cell_end(shell):
+                self.writer.warm()
+            threading.Thread(target=self._start_finder, name="nbops-warm", daemon=True).start()
+        except Exception:  # warming is an optimisation: never fail the extension for it
+            log.debug("nbops: warming the session failed", exc_info=True)
+
+    def _start_finder(self) -> None:
+        with contextlib.suppress(Exception):
+            self.finder.start()
+            ctx.package_versions(())  # primes the installed-distributions map (~0.1-0.3 s)
+
+    def delivers_at_cell_end(self, shell: Any = _UNKNOWN_SHELL) -> bool:
+        """Does each tracked cell wait for MLflow (a headless kernel, or ``delivery = sync``)?"""
+        if self._at_cell_end is None:
+            if not self.config.async_write:
+                self._at_cell_end = True
+            else:
+                if shell is _UNKNOWN_SHELL:
+                    shell = _ipython()
+                self._at_cell_end = delivers_at_cell_end(self.config.delivery, shell)
+        return self._at_cell_end
 
     def capture(
         self, code: str, ns: MutableMapping[str, Any], options: CaptureOptions, raw: str
@@ -74,77 +134,105 @@ class Session:
     def commit(
         self, capture: Capture, error: BaseException | None, on_done: Done | None = None
     ) -> tuple[RunRecord, SpoolEntry | None]:
-        """Finish the capture, spool the record, queue it for MLflow. Never raises."""
+        """Finish the capture, fix the run's identity, spool the record, queue it for MLflow
+        (and, at the end of a headless cell, wait for it). Never raises."""
         record, payload = capture.finish(error)
-        record.context = self._partial_context(capture)
-        record.experiment = record.experiment or self.config.experiment or None
+        record.context.packages = dict.fromkeys(sorted(ctx.imported_top_level(capture.ns)), "")
+        self.identify(record, capture.ns, capture.options.notebook)
         record.name = record.name or record.record_id[:8]  # shown at once, and the run's name
-        try:
-            entry = self.spool.put(record, payload)
-        except Exception as exc:  # the disk is full or .nbops unwritable: say so, keep the cell
-            record.warnings.append(
-                f"nbops could not save the record under {self.config.state_dir}: {exc}; "
-                "fix the folder's permissions or free disk space"
-            )
-            log.warning("nbops: spool write failed: %s", exc)
+        entry = self.spool_record(record, payload, on_done)
+        if entry is None:
             return record, None
+        if self.config.delivery == "spool":  # `nbops run` delivers its stages' runs itself
+            return record, entry
         self.writer.submit(entry, on_done)
+        if self.delivers_at_cell_end():
+            self.writer.wait(record.record_id, self.config.flush_timeout)
         return record, entry
 
-    def _partial_context(self, capture: Capture) -> Context:
-        """The cheap part of the context, taken on the cell's thread.
-
-        ``python`` stays empty until :meth:`finalize` fills in the rest on the writer thread;
-        ``packages`` holds the imported top-level modules (versions not yet looked up).
-        """
-        explicit = capture.options.notebook
-        vscode = capture.ns.get("__vsc_ipynb_file__")
-        notebook, source = (explicit, "argument") if explicit else (None, "")
-        if not notebook and isinstance(vscode, str):
-            notebook, source = vscode, "vscode"
-        modules = ctx.imported_top_level(capture.ns)
-        return Context(
-            notebook=notebook,
-            notebook_source=source,
-            project_root=str(self.config.project_root),
-            packages=dict.fromkeys(sorted(modules), ""),
-        )
-
-    def _find_notebook(self) -> tuple[str | None, str]:
-        """The notebook path, looked up once per session (the sessions API costs a request)."""
-        with self._lock:
-            if self._notebook is None or self._notebook[0] is None:
-                self._notebook = ctx.find_notebook({}, config_notebook=self.config.notebook)
-            return self._notebook
-
-    def finalize(self, record: RunRecord) -> bool:
-        """Complete a partial context and the experiment; True if anything changed.
-
-        Runs on the writer thread just before delivery (git, package versions, the sessions
-        API). A record spooled by a kernel that died is finalized by ``nbops sync`` instead.
-        """
-        if record.context.python:
-            return False
+    def identify(
+        self,
+        record: RunRecord,
+        ns: Mapping[str, Any] | None = None,
+        notebook: str | None = None,
+    ) -> RunRecord:
+        """Fix what identifies ``record`` where it ran: its project root, notebook, experiment
+        and store. Values already set (``--experiment``, a pipeline's records) are kept."""
         partial = record.context
-        notebook = (partial.notebook, partial.notebook_source)
-        if not partial.notebook:
-            notebook = self._find_notebook()
-        record.context = ctx.build_context(
-            self.config.project_root, set(partial.packages), notebook
+        found: Found = (partial.notebook, partial.notebook_source)
+        if notebook:
+            found = (str(Path(notebook).expanduser().absolute()), "argument")
+        elif not partial.notebook:
+            found, note = self._find_notebook(ns or {})
+            if note:
+                record.warnings.append(note)
+        record.context = replace(
+            partial,
+            notebook=found[0],
+            notebook_source=found[1] if found[0] else "unknown",
+            project_root=partial.project_root or str(self.config.project_root),
         )
-        record.experiment = record.experiment or experiment_for(notebook[0], self.config)
-        return True
+        record.experiment = record.experiment or experiment_for(found[0], self.config)
+        record.store = record.store or self.config.tracking_uri
+        return admit(record)
+
+    def spool_record(
+        self, record: RunRecord, payload: dict[str, Any] | None, on_done: Done | None = None
+    ) -> SpoolEntry | None:
+        """Put the record in the spool; if that fails, deliver it straight away; if that
+        fails too, keep it in :attr:`lost` and say so (the summary shows what was recorded)."""
+        try:
+            return self.spool.put(record, payload)
+        except Exception as exc:  # the disk is full or .nbops unwritable
+            spool_error = f"{type(exc).__name__}: {exc}"
+            log.warning("nbops: spool write failed: %s", spool_error)
+        entry = MemoryEntry(record, payload)
+        try:
+            self.writer.deliver_now(entry)
+        except Exception as exc:
+            reason = (
+                f"not saved: the local spool ({self.spool.root}) failed ({spool_error}) and "
+                f"MLflow failed ({type(exc).__name__}: {exc}); fix the folder's permissions or "
+                "free disk space, then run the cell again"
+            )
+            record.warnings.append(reason)
+            self.lost.append((record, reason))
+            if on_done is not None:
+                on_done(record, exc)
+            return None
+        record.warnings.append(
+            f"the local spool ({self.spool.root}) failed ({spool_error}): the run was written "
+            "to MLflow directly"
+        )
+        if on_done is not None:
+            on_done(record, None)
+        return None
+
+    def _find_notebook(self, ns: Mapping[str, Any]) -> tuple[Found, str]:
+        """The notebook this process runs: found once per session (a path, once known, is
+        kept; an unknown one is looked for again at the next cell)."""
+        with self._lock:
+            if self._notebook is not None:
+                return self._notebook, ""
+        found, note = self.finder.resolve(ns, _history())
+        if found[0]:
+            with self._lock:
+                self._notebook = found
+        return found, note
 
     def flush(self, timeout: float | None = None) -> list[tuple[RunRecord, BaseException]]:
         return self.writer.flush(timeout)
 
     def deliver_pending(self) -> None:
         """Before reading the store: deliver what a kernel that shut down too fast left in the
-        spool (``nbops sync`` does the same, with a report)."""
-        if self.spool.pending():
+        spool (``nbops sync`` does the same, with a report). A store that does not exist yet is
+        left for ``nbops sync`` to create: reading never creates one."""
+        from nbops.store import sqlite
+
+        if self.spool.pending() and sqlite.exists(self.config.tracking_uri):
             from nbops.store.sync import sync
 
-            sync(self.config, self.tracker())
+            sync(self.config, complete=complete_context)
 
     def earlier_failures(self) -> list[tuple[RunRecord, BaseException]]:
         """Background writes that failed since the last look (none if nothing was written)."""
@@ -158,20 +246,39 @@ def experiment_for(notebook: str | None, config: Config) -> str:
     return Path(notebook).stem if notebook else config.project_root.name
 
 
-class FinalizingTracker:
-    """A Tracker that completes a record's context before the real tracker writes it."""
+def complete_context(record: RunRecord, config: Config) -> bool:
+    """Complete a record's context (git state, package versions, Python, user, host) just
+    before delivery; True if anything changed. Runs on the writer thread (git subprocesses).
 
-    def __init__(self, inner: Tracker, session: Session) -> None:
-        self.inner = inner
-        self.session = session
+    Records spooled by nbops before the run's identity was fixed at capture (no ``store``)
+    get their experiment here, as they did then.
+    """
+    partial = record.context
+    if partial.python:
+        return False
+    root = Path(partial.project_root) if partial.project_root else config.project_root
+    notebook = (partial.notebook, partial.notebook_source)
+    record.context = ctx.build_context(root, set(partial.packages), notebook)
+    if not record.store:
+        record.experiment = record.experiment or experiment_for(partial.notebook, config)
+    return True
 
-    def write(self, entry: SpoolEntry) -> str:
-        if self.session.finalize(entry.record):
-            self.session.spool.rewrite(entry)
-        return self.inner.write(entry)
 
-    def list_runs(self, experiment: str | None = None, max_results: int = 1000) -> list[RunRecord]:
-        return self.inner.list_runs(experiment, max_results)
+def _mlflow_tracker(config: Config) -> Tracker:
+    from nbops.store.mlflow_store import MlflowTracker  # imports mlflow only when it writes
 
-    def get_run(self, ref: str) -> RunRecord:
-        return self.inner.get_run(ref)
+    return MlflowTracker(config)
+
+
+def _ipython() -> Any:
+    module = sys.modules.get("IPython")
+    get = getattr(module, "get_ipython", None) if module is not None else None
+    return get() if get is not None else None
+
+
+def _history() -> Sequence[str]:
+    """The raw cells this kernel has executed so far, the current one last ([] outside)."""
+    shell = _ipython()
+    manager = getattr(shell, "history_manager", None)
+    raw = getattr(manager, "input_hist_raw", None)
+    return list(raw) if isinstance(raw, list) else []

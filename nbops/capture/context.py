@@ -1,193 +1,29 @@
-"""Where the work ran: notebook path, git state, packages, user and host.
+"""Where the work ran: git state, package versions, user and host (the run's context).
 
-The notebook path is found by the first of these that answers (``find_notebook``):
-
-1. ``argument``: ``%%track --notebook PATH``;
-2. ``env`` / ``config``: the ``NBOPS_NOTEBOOK`` variable, then ``[tool.nbops] notebook``;
-3. ``vscode``: ``__vsc_ipynb_file__``, which VS Code puts in the kernel's namespace;
-4. ``jupyter-session-name``: ``JPY_SESSION_NAME``, which jupyter_server (2.x) sets to the
-   notebook's absolute path when it starts a kernel for a session (JupyterLab, Notebook 7).
-   It is fixed at kernel start, so it goes stale when the notebook is renamed: it is only
-   used while that file still exists;
-5. ``sessions-api``: ask each running Jupyter server (its ``jpserver-*.json`` file in the
-   Jupyter runtime dir) for ``api/sessions`` and match this kernel's id, taken from the
-   kernel's connection file; the path is resolved against the server's ``root_dir``;
-6. ``unknown``: none of the above (plain Python, papermill/nbclient without ``--notebook``).
-
-A failing step (no server, timeout, bad JSON) silently moves on to the next: the notebook
-path is context, never a reason to fail a cell. Relative paths are resolved against the
-working directory. Environment variables are read to find things, never recorded.
+Which notebook ran is :mod:`nbops.capture.discovery`'s job. Git and package lookups run
+subprocesses or scan installed distributions: the session calls :func:`build_context` on the
+writer thread, never on the cell's. Environment variables are never recorded.
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import platform
-import re
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
-from typing import Any
 
 from nbops.record import Context
 
 GIT_TIMEOUT = 5.0  # seconds per git subprocess; a huge repo's status can be slow
 _IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit"})
 _NOT_PACKAGES = frozenset({"builtins", "__main__", "__mp_main__"})
-_KERNEL_FILE = re.compile(r"kernel-(.+)\.json$")
-
-
-def find_notebook(
-    user_ns: Mapping[str, object],
-    explicit: str | None = None,
-    config_notebook: str = "",
-    env: Mapping[str, str] | None = None,
-    timeout: float = 0.5,
-) -> tuple[str | None, str]:
-    """Return ``(absolute notebook path or None, source)``; see the module docstring."""
-    env = os.environ if env is None else env
-    cheap = _from_arguments(user_ns, explicit, config_notebook, env)
-    if cheap is not None:
-        return cheap
-    path = _from_sessions_api(timeout)
-    if path is not None:
-        return path, "sessions-api"
-    return None, "unknown"
-
-
-def _from_arguments(
-    user_ns: Mapping[str, object],
-    explicit: str | None,
-    config_notebook: str,
-    env: Mapping[str, str],
-) -> tuple[str, str] | None:
-    """Steps 1-4: lookups in memory (and one ``stat``), cheap enough for the cell's thread."""
-    for value, source in (
-        (explicit, "argument"),
-        (env.get("NBOPS_NOTEBOOK"), "env"),
-        (config_notebook, "config"),
-        (user_ns.get("__vsc_ipynb_file__"), "vscode"),
-    ):
-        if isinstance(value, str) and value:
-            return _absolute(value), source
-    session_name = env.get("JPY_SESSION_NAME")
-    if session_name and os.path.isfile(_absolute(session_name)):
-        return _absolute(session_name), "jupyter-session-name"
-    return None
-
-
-def _absolute(path: str) -> str:
-    return os.path.abspath(os.path.expanduser(path))
-
-
-def _from_sessions_api(timeout: float) -> str | None:
-    """Step 5: ask the running Jupyter servers which notebook this kernel belongs to."""
-    kernel_id = _kernel_id()
-    if kernel_id is None:
-        return None
-    deadline = time.monotonic() + timeout
-    for info in _running_servers():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        path = _query_server(info, kernel_id, remaining)
-        if path is not None:
-            return path
-    return None
-
-
-def _kernel_id() -> str | None:
-    """This kernel's id, from its connection file ``kernel-<id>.json``; None outside a kernel.
-
-    A plain Python never imports ipykernel, so neither do we: only an already loaded
-    ipykernel can tell us the connection file.
-    """
-    if "ipykernel" not in sys.modules:
-        return None
-    try:
-        from ipykernel.connect import get_connection_file
-
-        match = _KERNEL_FILE.search(os.path.basename(get_connection_file()))
-    except Exception:  # not in a running kernel, or an ipykernel we do not know
-        return None
-    return match.group(1) if match else None
-
-
-def _running_servers() -> Iterator[dict[str, Any]]:
-    """The info dicts of live Jupyter servers, read from ``jpserver-*.json`` in the runtime dir.
-
-    Same files as ``jupyter_server.serverapp.list_running_servers``, read directly: importing
-    ``jupyter_server.serverapp`` costs over a second in a kernel, and that function deletes
-    the files of servers it believes dead.
-    """
-    try:
-        from jupyter_core.paths import jupyter_runtime_dir
-
-        files = sorted(Path(jupyter_runtime_dir()).glob("jpserver-*.json"))
-    except Exception:
-        return
-    for file in files:
-        try:
-            info = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(info, dict) and _alive(info.get("pid")):
-            yield info
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int):
-        return False
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: alive, owned by someone else
-        return True
-    return True
-
-
-def _query_server(info: Mapping[str, Any], kernel_id: str, timeout: float) -> str | None:
-    """GET ``<url>api/sessions`` and return the absolute path of ``kernel_id``'s notebook."""
-    url, root = info.get("url"), info.get("root_dir") or info.get("notebook_dir")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or not root:
-        return None
-    request = urllib.request.Request(url.rstrip("/") + "/api/sessions")
-    if info.get("token"):
-        request.add_header("Authorization", f"token {info['token']}")
-    # No proxies: the token must not leave the machine, and localhost needs none.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            sessions = json.loads(response.read())
-    except Exception:  # refused, timeout, 403 (password), bad JSON...
-        return None
-    for session in sessions if isinstance(sessions, list) else []:
-        path = _session_path(session, kernel_id)
-        if path is not None:
-            return os.path.join(str(root), *path.split("/"))
-    return None
-
-
-def _session_path(session: object, kernel_id: str) -> str | None:
-    if not isinstance(session, dict):
-        return None
-    kernel = session.get("kernel")
-    if not isinstance(kernel, dict) or kernel.get("id") != kernel_id:
-        return None
-    path = session.get("path") or (session.get("notebook") or {}).get("path")
-    return path if isinstance(path, str) and path else None
 
 
 def git_state(root: Path) -> tuple[str | None, bool | None, str | None]:

@@ -14,7 +14,7 @@ _EXPORTS = {
     "run_step": "nbops.pipeline.step",
     "run_pipeline": "nbops.pipeline.run",
     "PipelineResult": "nbops.pipeline.run",
-    "StepStatus": "nbops.pipeline.run",
+    "StepStatus": "nbops.pipeline.progress",
     "check_pipeline": "nbops.pipeline.check",
     "CheckReport": "nbops.pipeline.check",
 }

@@ -110,7 +110,7 @@ def check_pipeline(
         from nbops.pipeline.run import pipeline_session
 
         session = pipeline_session(path)
-    tracker = session.tracker()
+    tracker = session.reader()
     name = layout.pipeline_name(path)
     report = CheckReport(name, Path(source).stem, layout.read_params(path))
     if metrics is None:

@@ -1,57 +1,47 @@
 """``nbops run [DIR]``: reproduce a promoted pipeline with DVC under one parent MLflow run.
 
-The parent run is written synchronously before any step (status RUNNING) so every step's
-kernel can name it as ``mlflow.parentRunId``; it is finished after ``dvc repro`` with the
-status, the per-step timings and the union of ``metrics/*.json``. DVC decides what runs:
-unchanged stages are skipped, and after a failure the next run resumes at the failed stage
-because DVC only records stages that succeeded in ``dvc.lock``.
+DVC decides what runs: unchanged stages are skipped, and after a failure the next run resumes at
+the failed stage because DVC only records stages that succeeded in ``dvc.lock``. ``nbops run``
+adds, around ``dvc repro``:
+
+- the warm executor (:mod:`nbops.executor`): the stages DVC starts hand their work to it, so a
+  step costs its code plus a few tenths of a second (``--cold``: every stage in a new process,
+  as a plain ``dvc repro``);
+- the parent MLflow run (:mod:`nbops.pipeline.parent`), spooled RUNNING at once and finished
+  after DVC with the status, the per-step timings and the metrics of this run; the stages only
+  spool their runs and the parent delivers them (:mod:`nbops.pipeline.deliverer`);
+- one run of a pipeline at a time (:mod:`nbops.pipeline.exclusive`), and progress lines with
+  each step's wall time and its cells' share (:mod:`nbops.pipeline.progress`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from nbops import dvc
 from nbops.config import ROOT_MARKERS, find_project_root, load_config
 from nbops.errors import UsageError
 from nbops.pipeline import dvc_project as dvcp
 from nbops.pipeline import interrupted, layout
+from nbops.pipeline.deliverer import DELIVERY_ENV
+from nbops.pipeline.exclusive import one_run_at_a_time
 from nbops.pipeline.outcome import gate_outcome
-from nbops.pipeline.runtime import PARENT_ENV
-from nbops.record import Context, RunRecord
+from nbops.pipeline.parent import ParentRun
+from nbops.pipeline.progress import Echo, StepState, StepStatus, follow
 
 if TYPE_CHECKING:
     from nbops.pipeline.check import CheckReport
     from nbops.session import Session
-    from nbops.store.mlflow_store import MlflowTracker
-    from nbops.store.protocol import Tracker
 
-StepState = Literal["ran", "unchanged", "restored", "failed", "not run"]
-Echo = Callable[[str], None]
+__all__ = ["PipelineResult", "StepState", "StepStatus", "run_pipeline"]
+
 ERROR_MARK = "nbops: error:"  # how `nbops step` prints its error (the CLI's format)
-
-
-@dataclass
-class StepStatus:
-    """What happened to one stage in this run; times are epoch seconds (None if not run)."""
-
-    name: str
-    state: StepState = "not run"
-    start: float | None = None
-    end: float | None = None
-    output: list[str] = field(default_factory=list)  # the stage's own lines (nbops step's)
-
-    @property
-    def duration(self) -> float | None:
-        return None if self.start is None or self.end is None else self.end - self.start
 
 
 @dataclass
@@ -89,12 +79,14 @@ def run_pipeline(
     *,
     session: Session | None = None,
     echo: Echo = print,
+    warm: bool = True,
 ) -> PipelineResult:
     """Reproduce the pipeline in ``folder``; progress and errors go to ``echo`` line by line.
 
     ``session`` defaults to one configured from the pipeline's project (the nearest
     ``pyproject.toml``/``.git`` above the folder; the folder's own ``.dvc`` does not count),
-    so ``nbops run`` writes to the same store wherever it is started from.
+    so ``nbops run`` writes to the same store wherever it is started from. ``warm=False``
+    runs every stage in a new process (the cold path of a plain ``dvc repro``).
     """
     path = Path(folder).resolve()
     if not (path / layout.DVC_FILE).is_file():
@@ -103,26 +95,26 @@ def run_pipeline(
             fix="run `nbops promote NOTEBOOK` first, or pass the pipeline folder",
         )
     session = session or pipeline_session(path)
-    session.deliver_pending()  # the source notebook's runs, which --check compares with
     name = layout.pipeline_name(path)
-    warnings = dvc.ensure_project(path)
-    root = dvc.dvc_root(path) or path
-    warnings += [f"removed stale DVC lock {p}" for p in dvcp.clear_stale_locks(root)]
-    for text in warnings:
-        echo(f"nbops: {text}")
-    steps = [StepStatus(stage) for stage in layout.stage_names(path)]
-    if not force and dvcp.up_to_date(path):
-        result = _nothing_changed(path, name, steps, echo)
-    else:
-        parent = ParentRun(session, path, name)
-        parent.begin()
-        interrupted.close_stale_runs(session, parent.record, echo)  # runs a killed run left
-        result = _repro(path, parent, steps, force, session, echo)
-        warnings += parent.warnings
+    with one_run_at_a_time(session.config.state_dir, path, name):
+        warnings = dvc.ensure_project(path)
+        root = dvc.dvc_root(path) or path
+        warnings += [f"removed stale DVC lock {p}" for p in dvcp.clear_stale_locks(root)]
+        for text in warnings:
+            echo(f"nbops: {text}")
+        steps = [StepStatus(stage) for stage in layout.stage_names(path)]
+        if not force and dvcp.up_to_date(path):
+            result = _nothing_changed(path, name, steps, echo)
+        else:
+            parent = ParentRun(session, path, name)
+            parent.begin(echo)
+            result = _repro(path, parent, steps, force, session, echo, warm)
+            warnings += parent.warnings
     result.warnings = warnings
     if check and result.status == "FINISHED":
         from nbops.pipeline.check import check_pipeline
 
+        session.deliver_pending()  # the source notebook's runs, which --check compares with
         result.check = check_pipeline(path, session=session, metrics=result.metrics)
         echo(result.check.text())
     return result
@@ -174,29 +166,33 @@ def _repro(
     force: bool,
     session: Session,
     echo: Echo,
+    warm: bool,
 ) -> PipelineResult:
     env = {
         "MLFLOW_TRACKING_URI": session.config.tracking_uri,
         "NBOPS_PROJECT_ROOT": str(session.config.project_root),  # steps share its .nbops/
+        DELIVERY_ENV: "spool",  # the stages spool their runs; the parent delivers them
+        **parent.env,
     }
-    if parent.run_id:
-        env[PARENT_ENV] = parent.run_id
     command = dvc.dvc_command("repro", *(["--force"] if force else []))
     tail: list[str] = []
     status = "FAILED"
     try:
-        with subprocess.Popen(
-            command,
-            cwd=folder,
-            env=dvc.dvc_env(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        ) as proc:
+        with (
+            _executor(folder, env, warm) as executor_env,
+            subprocess.Popen(
+                command,
+                cwd=folder,
+                env=dvc.dvc_env({**env, **executor_env}),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+            ) as proc,
+        ):
             assert proc.stdout is not None
             with interrupted.dvc_stops_first(proc):  # Ctrl-C: DVC exits (and unlocks) first
-                _follow(proc.stdout, steps, tail, echo)
+                follow(proc.stdout, steps, tail, echo, lambda step: parent.deliverer.kick())
                 code = proc.wait()
         status = "FINISHED" if code == 0 else "FAILED"
     except KeyboardInterrupt:
@@ -207,41 +203,21 @@ def _repro(
     return result
 
 
-def _follow(lines: Iterable[str], steps: list[StepStatus], tail: list[str], echo: Echo) -> None:
-    """Turn DVC's output into per-step states and one progress line per event."""
-    by_name = {s.name: s for s in steps}
-    current: StepStatus | None = None
-    for raw in lines:
-        event = dvcp.parse_line(raw)
-        if event.kind == "other":
-            if current is not None and not event.line.startswith("> "):
-                current.output.append(event.line)
-            tail[:] = [*tail[-40:], event.line]
-            continue
-        step = by_name.get(event.stage)
-        if step is None:  # a stage dvc.yaml did not list (foreach/matrix expansions)
-            step = by_name[event.stage] = StepStatus(event.stage)
-            steps.append(step)
-        if event.kind == "failed":
-            step.state, step.end = "failed", step.end or time.time()
-            echo(f"  FAILED     {step.name}")
-            current = None
-            continue
-        _close(current, echo)
-        current = step if event.kind == "start" else None
-        step.state = "ran" if event.kind == "start" else event.kind
-        if event.kind == "start":
-            step.start = time.time()
-        echo(f"  {'running' if event.kind == 'start' else event.kind:<10} {step.name}")
-    _close(current, echo)
-
-
-def _close(step: StepStatus | None, echo: Echo) -> None:
-    """A running stage ends where DVC moves on to the next one (or exits)."""
-    if step is None or step.end is not None:
+@contextlib.contextmanager
+def _executor(folder: Path, env: dict[str, str], warm: bool) -> Iterator[dict[str, str]]:
+    """The warm executor for this run (its variables for DVC), stopped with it."""
+    if not warm:
+        yield {}
         return
-    step.end = time.time()
-    echo(f"  done       {step.name} ({step.duration:.1f} s)")
+    import os
+
+    from nbops.executor.server import Executor
+
+    executor = Executor(folder)
+    try:
+        yield executor.start({**os.environ, **env})
+    finally:
+        executor.close()
 
 
 def _finish(
@@ -257,7 +233,7 @@ def _finish(
     if status == "FAILED":
         error = step_error(failed, tail)
         echo(error)
-    metrics = layout.read_metrics(folder, [s.name for s in steps])
+    metrics = layout.read_metrics(folder, _measured(steps, status))
     ran = {s.name for s in steps if s.state in ("ran", "restored")}  # restored: its reports too
     outcome = gate_outcome(folder, ran, {s.name for s in steps if s.state == "failed"})
     parent.record.tags.update(outcome.tags)
@@ -277,6 +253,15 @@ def _finish(
     )
     echo(summary(result))
     return result
+
+
+def _measured(steps: list[StepStatus], status: str) -> list[str]:
+    """The steps whose ``metrics/*.json`` describe this run: all of them when it finished
+    (unchanged steps' metrics are the pipeline's current state); when it failed or was
+    stopped, only the steps that ran to the end in it (the files of the others are stale)."""
+    if status == "FINISHED":
+        return [s.name for s in steps]
+    return [s.name for s in steps if s.state in ("ran", "restored") and s.end is not None]
 
 
 def step_error(step: StepStatus | None, tail: list[str]) -> str:
@@ -300,79 +285,3 @@ def summary(result: PipelineResult) -> str:
         f"pipeline {result.name}: {result.status} in {result.duration:.1f} s "
         f"({ran} ran, {unchanged} unchanged; {run})"
     )
-
-
-class ParentRun:
-    """The pipeline's parent MLflow run: written before the steps, finished after them."""
-
-    def __init__(self, session: Session, folder: Path, name: str) -> None:
-        self.session = session
-        self.name = name
-        self.warnings: list[str] = []
-        self._store: MlflowTracker | None = None
-        self._context: threading.Thread | None = None
-        dvc_yaml = folder / layout.DVC_FILE
-        code = dvc_yaml.read_text(encoding="utf-8")
-        self.record = RunRecord(
-            name=name,
-            experiment=name,
-            code=code,
-            code_hash="sha256:" + hashlib.sha256(code.encode()).hexdigest(),
-            source="pipeline",
-            params=layout.read_params(folder),
-            tags={"nbops.pipeline": name},
-            # a known "notebook" spares finalize() the Jupyter sessions lookup
-            context=Context(notebook=str(dvc_yaml), notebook_source="pipeline"),
-        )
-
-    @property
-    def run_id(self) -> str | None:
-        return self.record.run_id
-
-    def begin(self) -> None:
-        """Write the RUNNING run now; complete its context (git, packages: ~0.4 s) while DVC
-        runs, so that lookup is not paid before the first step."""
-        from nbops.store.mlflow_store import MlflowTracker
-
-        self.record.start = time.time()
-        self._store = MlflowTracker(self.session.config)
-        self._write(self._store)
-        self._context = threading.Thread(target=self._finalize, name="nbops-context", daemon=True)
-        self._context.start()
-
-    def _finalize(self) -> None:
-        with contextlib.suppress(Exception):  # the end write finalizes again if this failed
-            self.session.finalize(self.record)
-
-    def end(
-        self, status: str, steps: list[StepStatus], metrics: dict[str, float], error: str | None
-    ) -> None:
-        from nbops.session import FinalizingTracker
-
-        if self._context is not None:
-            self._context.join()
-        record = self.record
-        record.status = status  # type: ignore[assignment]
-        record.end = time.time()
-        record.metrics = dict(metrics)
-        record.error = error.splitlines()[0] if error else None
-        for step in steps:
-            prefix = f"nbops.step.{step.name}."
-            record.tags[prefix + "status"] = step.state
-            if step.start is not None:
-                record.tags[prefix + "start"] = f"{step.start:.3f}"
-            if step.end is not None:
-                record.tags[prefix + "end"] = f"{step.end:.3f}"
-            if step.duration is not None:
-                record.tags[prefix + "duration"] = f"{step.duration:.3f}"
-        self._write(FinalizingTracker(self._store, self.session) if self._store else None)
-
-    def _write(self, tracker: Tracker | None) -> None:
-        """Spool, then deliver now: a failed write stays in the spool for ``nbops sync``."""
-        from nbops.pipeline.stage_run import write_now
-
-        if write_now(self.session, self.record, tracker=tracker) is None:
-            self.warnings.append(
-                f"the pipeline run was not written to MLflow; it is kept in "
-                f"{self.session.spool.root} and `nbops sync` delivers it"
-            )

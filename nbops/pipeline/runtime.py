@@ -20,14 +20,26 @@ from typing import TYPE_CHECKING, Any
 
 from nbops.errors import NotebookError
 from nbops.pipeline import layout, serializers
+from nbops.store import mapping
 
 if TYPE_CHECKING:
     from nbops.capture import Capture
     from nbops.record import RunRecord
     from nbops.session import Session
 
-PARENT_ENV = "NBOPS_PARENT_RUN"
+PARENT_ENV = "NBOPS_PARENT_RUN"  # the parent run's MLflow id (when known at start)
+PARENT_RECORD_ENV = "NBOPS_PARENT_RECORD"  # its record id: the deliverer links the runs
 NOTEBOOK_ENV = "NBOPS_NOTEBOOK"
+
+
+def parent_tags() -> dict[str, str]:
+    """The tags that make a stage's run a child of the ``nbops run`` that started it."""
+    tags = {}
+    if os.environ.get(PARENT_ENV):
+        tags["mlflow.parentRunId"] = os.environ[PARENT_ENV]
+    if os.environ.get(PARENT_RECORD_ENV):
+        tags[mapping.TAG_PARENT_RECORD] = os.environ[PARENT_RECORD_ENV]
+    return tags
 
 
 class StepRun:
@@ -70,9 +82,7 @@ class StepRun:
         for var, producer in inputs.items():
             ns[var] = serializers.load(var, producer, name, root)
         pipeline = layout.pipeline_name(root)
-        tags = {"nbops.step": name, "nbops.pipeline": pipeline}
-        if os.environ.get(PARENT_ENV):
-            tags["mlflow.parentRunId"] = os.environ[PARENT_ENV]
+        tags = {"nbops.step": name, "nbops.pipeline": pipeline, **parent_tags()}
         outputs, metrics = list(outputs), list(metrics)
         notebook = os.environ.get(NOTEBOOK_ENV) or None
         options = CaptureOptions(
@@ -123,7 +133,10 @@ class StepRun:
 
         from nbops.display import Summary
 
-        display(Summary(record, "saved" if record.run_id else "local"))
+        state = "saved" if record.run_id else "local"
+        if not record.run_id and os.environ.get("NBOPS_DELIVERY") == "spool":
+            state = "saving"  # `nbops run` delivers it when the step ends
+        display(Summary(record, state))
 
     def _write_metrics(self, values: Mapping[str, float]) -> None:
         """``metrics/<step>.json``: the metrics the step's run recorded (declared by the

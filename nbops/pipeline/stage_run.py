@@ -8,14 +8,13 @@ pipeline (the warning says so).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbops.pipeline import layout
-from nbops.pipeline.runtime import PARENT_ENV
+from nbops.pipeline.runtime import parent_tags
 from nbops.record import Context, RunRecord
 
 if TYPE_CHECKING:
@@ -27,9 +26,7 @@ def stage_record(folder: Path, name: str, code: str = "") -> RunRecord:
     """A record for stage ``name`` of the pipeline in ``folder``: a child of the pipeline run
     when ``nbops run`` started it (``NBOPS_PARENT_RUN``)."""
     pipeline = layout.pipeline_name(folder)
-    tags = {"nbops.step": name, "nbops.pipeline": pipeline}
-    if os.environ.get(PARENT_ENV):
-        tags["mlflow.parentRunId"] = os.environ[PARENT_ENV]
+    tags = {"nbops.step": name, "nbops.pipeline": pipeline, **parent_tags()}
     return RunRecord(
         name=name,
         experiment=pipeline,
@@ -39,6 +36,19 @@ def stage_record(folder: Path, name: str, code: str = "") -> RunRecord:
         tags=tags,
         context=Context(notebook=str(folder / layout.DVC_FILE), notebook_source="pipeline"),
     )
+
+
+def record_stage(session: Session, record: RunRecord) -> str | None:
+    """Record a stage's run: spooled only when ``nbops run`` delivers its stages' runs
+    (``delivery = spool``), else written now (see :func:`write_now`)."""
+    if session.config.delivery == "spool":
+        try:
+            session.identify(record)
+            session.spool.put(record)
+        except Exception as exc:
+            print(f"nbops: the run {record.name!r} could not be spooled ({exc})", file=sys.stderr)
+        return None
+    return write_now(session, record)
 
 
 def write_now(
@@ -52,6 +62,7 @@ def write_now(
     from nbops.store.sync import deliver
 
     try:
+        session.identify(record)
         entry = session.spool.put(record, payload)
         return deliver(session.spool, entry, tracker or session.tracker())
     except Exception as exc:

@@ -15,9 +15,11 @@ import datetime
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from nbops.errors import NbopsError, NotebookError
 from nbops.pipeline import layout
@@ -28,11 +30,36 @@ TRACEBACK_LINES = 8
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _STEP_FILE = re.compile(r"^\d+_(.+)$")
 _KERNEL_ENV = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}  # ipykernel's debugger banner on stderr
+TIMING_MARK = "nbops: step"  # `nbops: step 'train' took 1.20 s, its cells 0.31 s`
 
 
-def run_step(notebook: str | Path) -> Path:
-    """Execute ``notebook`` (a step of a promoted pipeline); return the executed report's path.
+class NotWarm(Exception):
+    """The warm executor cannot run this step (another kernel): the caller runs it cold."""
 
+
+# (kernel name, the kernel's environment, its folder) -> a kernel manager, or None: not warm
+KernelManagers = Callable[[str, Mapping[str, str], str], Any]
+
+
+@dataclass
+class StepOutcome:
+    """An executed step: its report, and the seconds its cells took (papermill's timings)."""
+
+    report: Path
+    cells_seconds: float
+
+
+def run_step(
+    notebook: str | Path,
+    kernel_manager: KernelManagers | None = None,
+    env: Mapping[str, str] | None = None,
+) -> StepOutcome:
+    """Execute ``notebook`` (a step of a promoted pipeline) into its report.
+
+    By default papermill starts a new kernel (the cold path). The warm executor passes
+    ``kernel_manager`` (a kernel forked from its zygote, with the step's environment ``env``
+    and folder; the executor stops it) instead; it returns None for a kernel it cannot fork
+    (:class:`NotWarm`).
     Raises NbopsError when a cell fails (the report keeps the outputs up to the failure).
     """
     path = Path(notebook).resolve()
@@ -43,33 +70,76 @@ def run_step(notebook: str | Path) -> Path:
     kernel = ((nb.get("metadata") or {}).get("kernelspec") or {}).get("name") or DEFAULT_KERNEL
     report = folder / layout.REPORTS_DIR / path.name
     report.parent.mkdir(parents=True, exist_ok=True)
-    with _without_slow_optional_imports():
+    with without_slow_optional_imports():
         import papermill
         from papermill.exceptions import PapermillExecutionError
 
-    env = {NOTEBOOK_ENV: str(path), **_KERNEL_ENV}
-    with _environ(env):
-        try:
-            papermill.execute_notebook(
+    step_env = {NOTEBOOK_ENV: str(path), **_KERNEL_ENV}
+    options: dict[str, Any] = {"cwd": str(folder)}
+    if kernel_manager is not None:
+        km = kernel_manager(kernel, {**(env or {}), **step_env}, str(folder))
+        if km is None:
+            raise NotWarm(kernel)
+        options = {"km": km}  # no `cwd`: papermill would chdir this whole process
+    try:
+        with _environ(step_env if kernel_manager is None else {}):
+            done = papermill.execute_notebook(
                 str(path),
                 str(report),
                 parameters=parameters,
                 kernel_name=kernel,
                 progress_bar=False,
-                cwd=str(folder),
+                **options,
             )
-        except PapermillExecutionError as exc:
-            raise cell_error(name, nb, exc, _relative(report, folder)) from None
-        except Exception as exc:
-            if type(exc).__name__ != "NoSuchKernel":
-                raise
-            raise NbopsError(
-                f"step {name!r}: no Jupyter kernel named {kernel!r}",
-                fix="install it (`python -m ipykernel install --user --name NAME`) or change "
-                "the kernelspec of the source notebook and re-run `nbops promote`",
-                step=name,
-            ) from None
-    return report
+    except PapermillExecutionError as exc:
+        raise cell_error(name, nb, exc, _relative(report, folder)) from None
+    except Exception as exc:
+        if type(exc).__name__ != "NoSuchKernel":
+            raise
+        raise NbopsError(
+            f"step {name!r}: no Jupyter kernel named {kernel!r}",
+            fix="install it (`python -m ipykernel install --user --name NAME`) or change "
+            "the kernelspec of the source notebook and re-run `nbops promote`",
+            step=name,
+        ) from None
+    return StepOutcome(report, _cells_seconds(done))
+
+
+def step_command(
+    notebook: str | Path,
+    out: TextIO,
+    err: TextIO,
+    kernel_manager: KernelManagers | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int | None:
+    """``nbops step NOTEBOOK`` as the CLI prints it (warm or cold): the report, then the
+    step's time and its cells' share; the exit code (None: not warm, run it cold)."""
+    started = time.perf_counter()
+    try:
+        outcome = run_step(notebook, kernel_manager, env)
+    except NotWarm:
+        return None
+    except NbopsError as exc:
+        print(f"nbops: error: {exc}", file=err)
+        return exc.exit_code
+    took = time.perf_counter() - started
+    print(f"executed {notebook} -> {outcome.report}", file=out)
+    name = step_name(Path(notebook))
+    print(
+        f"{TIMING_MARK} {name!r} took {took:.2f} s, its cells {outcome.cells_seconds:.2f} s",
+        file=out,
+    )
+    return 0
+
+
+def _cells_seconds(nb: Any) -> float:
+    """The sum of papermill's per-cell durations in the executed notebook."""
+    total = 0.0
+    for cell in (nb or {}).get("cells", []):
+        duration = ((cell.get("metadata") or {}).get("papermill") or {}).get("duration")
+        if isinstance(duration, int | float):
+            total += duration
+    return total
 
 
 def pipeline_folder(notebook: Path) -> Path:
@@ -179,7 +249,7 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _without_slow_optional_imports() -> Iterator[None]:
+def without_slow_optional_imports() -> Iterator[None]:
     """``import nbformat`` pulls jsonschema, which builds rfc3987_syntax's grammar (~1 s per
     step) for a format check notebooks never use; jsonschema treats a failed import as "format
     unavailable". The block is lifted afterwards so others can still import the module."""
@@ -199,12 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m nbops.pipeline.step NOTEBOOK", file=sys.stderr)
         return 2
-    try:
-        run_step(args[0])
-    except NbopsError as exc:
-        print(f"nbops: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    return 0
+    return step_command(args[0], sys.stdout, sys.stderr) or 0
 
 
 if __name__ == "__main__":

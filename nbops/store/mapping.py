@@ -20,6 +20,10 @@ TAG_SOURCE = "nbops.source"
 TAG_CODE_HASH = "nbops.code_hash"
 TAG_ERROR = "nbops.error"
 TAG_GIT_DIRTY = "nbops.git.dirty"
+TAG_PARENT_RUN = "mlflow.parentRunId"
+# The record id of the parent run (a pipeline's): the deliverer turns it into the parent's
+# MLflow id, so a stage can name its parent before the parent is in MLflow.
+TAG_PARENT_RECORD = "nbops.parent_record"
 TAG_DATA = {"input": "nbops.data.in.", "output": "nbops.data.out."}
 UNHASHED = "unhashed"
 

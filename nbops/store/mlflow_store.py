@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -19,9 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
-from nbops.errors import NbopsError, RunNotFoundError, StoreError
+from nbops._pids import alive
+from nbops.errors import NbopsError, NoStoreError, RunNotFoundError, StoreError
 from nbops.record import ModelRef, RunRecord
 from nbops.store import mapping, sqlite
+from nbops.store.spool import Spool
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -40,6 +44,7 @@ LOCK_RETRY_BUDGET = 8.0  # seconds of retrying, waits included
 _DB_LOGGER = "mlflow.store.db.utils"  # logs every SQLite error with a full traceback
 _DB_ERROR = "SQLAlchemy database error"
 SEARCH_LIMIT = 50_000  # SQLAlchemy store's maximum max_results
+PARENT_WAIT = 60.0  # seconds a stage's run waits for its parent run being delivered elsewhere
 FALLBACK_EXPERIMENT = "nbops"  # not MLflow's "Default": its artifacts live under the cwd
 _HEX = re.compile(r"[0-9a-f]+")
 _PICKLE_WARNING = "Saving scikit-learn models in the pickle or cloudpickle format"
@@ -48,9 +53,10 @@ _PICKLE_WARNING = "Saving scikit-learn models in the pickle or cloudpickle forma
 class MlflowTracker:
     """Writes spooled records as MLflow runs and reads runs back as records."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, create: bool = True) -> None:
         self.config = config
         self.uri = config.tracking_uri
+        self.create = create
         self._client_obj: MlflowClient | None = None
         self._experiment_ids: dict[str, str] = {}
         self._pip: list[str] | None = None
@@ -62,21 +68,29 @@ class MlflowTracker:
 
         Sets ``entry.record.run_id`` (and ``model.logged``) as stored in ``nbops/record.json``.
         """
+        created: list[str] = []
         try:
-            return self._retrying(lambda: self._write_once(entry))
+            return self._retrying(lambda: self._write_once(entry, created))
         except StoreError:
             self._experiment_ids.clear()  # a deleted/recreated experiment must be looked up again
             raise
         except Exception as exc:
             self._experiment_ids.clear()
             name = entry.record.name or entry.record.record_id
-            raise self._error(f"write run {name}", exc) from exc
+            error = self._error(f"write run {name}", exc)
+            error.kind = _failure_kind(exc)
+            if error.kind == "refused":  # a half-written run must not pass for the record
+                for run_id in created:
+                    with contextlib.suppress(Exception):
+                        self._client.delete_run(run_id)
+            raise error from exc
 
-    def _write_once(self, entry: SpoolEntry) -> str:
+    def _write_once(self, entry: SpoolEntry, created: list[str]) -> str:
         record = entry.record
         client = self._client
         experiment = record.experiment or self.config.experiment or FALLBACK_EXPERIMENT
         experiment_id = self._experiment_id(experiment)
+        self._link_parent(experiment_id, record)
         run = self._find_run(experiment_id, record.record_id)
         if run is not None and run.info.status != "RUNNING":
             record.run_id = run.info.run_id  # an earlier attempt finished: nothing is missing
@@ -88,6 +102,7 @@ class MlflowTracker:
                 tags=mapping.identity_tags(record),
                 run_name=record.name,
             )
+            created.append(run.info.run_id)
         run_id = record.run_id = run.info.run_id
         self._log_data(run, record)
         if entry.has_payload:
@@ -97,6 +112,50 @@ class MlflowTracker:
         if record.status != "RUNNING":
             _terminate(client, run_id, record.status, mapping.millis(record.end or time.time()))
         return run_id
+
+    def _link_parent(self, experiment_id: str, record: RunRecord) -> None:
+        """A stage names its parent by record id (``nbops run`` writes the parent run while
+        the stages run): find the parent's MLflow id, or wait for the parent's delivery."""
+        parent = record.tags.get(mapping.TAG_PARENT_RECORD)
+        if not parent or mapping.TAG_PARENT_RUN in record.tags:
+            return
+        run = self._find_run(experiment_id, parent)
+        if run is None:
+            run = self._parent_from_spool(experiment_id, parent)
+        if run is None:
+            raise StoreError(
+                f"run {record.name or record.record_id} waits for its parent run {parent[:8]} "
+                "to be in MLflow",
+                fix="`nbops sync` delivers the parent first, then this run",
+                kind="record",
+            )
+        record.tags[mapping.TAG_PARENT_RUN] = run.info.run_id
+
+    def _parent_from_spool(self, experiment_id: str, parent: str) -> Run | None:
+        """The parent is still in the local spool: deliver it now, or wait while another
+        thread or process does (bounded)."""
+        from nbops.store.sync import deliver
+
+        spool = Spool(self.config.state_dir)
+        deadline = time.monotonic() + PARENT_WAIT
+        while True:
+            entry = spool.get(parent)
+            if entry is None:  # delivered meanwhile (or never spooled here)
+                return self._find_run(experiment_id, parent)
+            with contextlib.suppress(NbopsError):
+                deliver(spool, entry, self)
+            run = self._find_run(experiment_id, parent)
+            if run is not None or time.monotonic() > deadline:
+                return run
+            time.sleep(0.2)
+
+    def prime_model_logging(self) -> None:
+        """MLflow maps every installed package the first time it saves a model (~1.5 s):
+        do it ahead, off the critical path (a private MLflow cache; skipped if it moved)."""
+        with contextlib.suppress(Exception):
+            from mlflow.utils import requirements_utils
+
+            requirements_utils._init_packages_to_modules_map()
 
     def _log_data(self, run: Run, record: RunRecord) -> None:
         """One ``log_batch`` (more only past MLflow's per-batch limits); on a reused run only
@@ -128,7 +187,7 @@ class MlflowTracker:
             return
         if record.model is None:
             record.model = ModelRef("model", "sklearn", type(model).__name__)
-        with tempfile.TemporaryDirectory(prefix="nbops-model-") as tmp:
+        with self._scratch("model") as tmp:
             local = Path(tmp) / "model"
             try:
                 self._save_model(model, payload.get("input_example"), local)
@@ -194,6 +253,7 @@ class MlflowTracker:
                 fix=f"restore it (mlflow experiments restore --experiment-id "
                 f"{experiment.experiment_id}) or delete it for good (mlflow gc), then `nbops sync`",
                 experiment=name,
+                kind="record",
             )
         else:
             experiment_id = experiment.experiment_id
@@ -203,10 +263,9 @@ class MlflowTracker:
     def _artifact_location(self) -> str | None:
         """``mlartifacts/`` next to a SQLite store; MLflow's default (``./mlruns``) would
         depend on the working directory of whichever process created the experiment."""
-        if self.config.is_default_store:
-            return (self.config.project_root / "mlartifacts").as_uri()
-        db = sqlite.db_path(self.uri)
-        return None if db is None else (db.resolve().parent / "mlartifacts").as_uri()
+        if sqlite.db_path(self.uri) is None:
+            return None
+        return artifact_root(self.config).as_uri()
 
     def _find_run(self, experiment_id: str, record_id: str) -> Run | None:
         runs = self._client.search_runs(
@@ -335,7 +394,7 @@ class MlflowTracker:
     def _download_text(self, run_id: str, artifact: str) -> str | None:
         from mlflow.exceptions import MlflowException
 
-        with tempfile.TemporaryDirectory(prefix="nbops-") as tmp:
+        with self._scratch("download") as tmp:
             try:
                 path = self._client.download_artifacts(run_id, artifact, tmp)
             except MlflowException as exc:
@@ -346,17 +405,38 @@ class MlflowTracker:
 
     # ---- plumbing -----------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _scratch(self, what: str) -> Iterator[str]:
+        """A temporary folder under ``.nbops/tmp`` (a model's input example holds training
+        rows: it must not outlive a killed process in /tmp); leftovers of dead processes are
+        removed on the next use."""
+        folder = self.config.state_dir / "tmp"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _clean_scratch(folder)
+            base: str | None = str(folder)
+        except OSError:
+            base = None  # an unwritable project: the system's temp folder, as before
+        with tempfile.TemporaryDirectory(prefix=f"{what}-{os.getpid()}-", dir=base) as tmp:
+            yield tmp
+
     @property
     def _client(self) -> MlflowClient:
-        """Created on first use (on the writer thread); not cached if the store is unusable."""
+        """Created on first use (on the writer thread); not cached if the store is unusable.
+        A reader (``create=False``) never creates a missing SQLite store: it says so."""
         if self._client_obj is None:
+            if not self.create and not sqlite.exists(self.uri):
+                raise no_store_error(self.config)
             sqlite.check_usable(self.uri)
             from mlflow.tracking import MlflowClient
 
-            with sqlite.setup_lock(self.uri):
-                sqlite.create_if_missing(self.uri, lambda uri: MlflowClient(tracking_uri=uri))
-                self._client_obj = self._retrying(lambda: MlflowClient(tracking_uri=self.uri))
+            sqlite.create_if_missing(self.uri, artifact_root(self.config))
+            self._client_obj = self._retrying(lambda: MlflowClient(tracking_uri=self.uri))
         return self._client_obj
+
+    def warm(self) -> None:
+        """Import MLflow and open (or create) the store now, ahead of the first write."""
+        self._retrying(lambda: self._client.get_experiment_by_name(FALLBACK_EXPERIMENT))
 
     def _reading(self, action: str, call: Callable[[], T]) -> T:
         try:
@@ -401,6 +481,51 @@ class MlflowTracker:
             fix=fix,
             uri=self.uri,
         )
+
+
+def _clean_scratch(folder: Path) -> None:
+    for leftover in folder.iterdir():
+        pid = leftover.name.split("-")[1] if leftover.name.count("-") >= 2 else ""
+        if pid.isdigit() and not alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _failure_kind(exc: BaseException) -> str:
+    """``"refused"`` when MLflow rejects the record's content (it would on every attempt),
+    else ``"store"`` (see :class:`~nbops.errors.StoreError`)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, UnicodeError):
+            return "refused"
+        if getattr(seen, "error_code", None) == "INVALID_PARAMETER_VALUE":
+            return "refused"
+        seen = seen.__cause__ or seen.__context__
+    return "store"
+
+
+def artifact_root(config: Config) -> Path:
+    """Where runs of a SQLite store keep their artifacts: ``mlartifacts/`` beside the store."""
+    if config.is_default_store:
+        return config.project_root / "mlartifacts"
+    db = sqlite.db_path(config.tracking_uri)
+    return (db.resolve().parent if db is not None else config.project_root) / "mlartifacts"
+
+
+def no_store_error(config: Config) -> NoStoreError:
+    """What a read-only command says before any run was recorded."""
+    pending = len(Spool(config.state_dir).pending())
+    waiting = (
+        f"; {pending} record(s) wait in {config.state_dir / 'spool'}: `nbops sync` creates the "
+        "store and delivers them"
+        if pending
+        else ""
+    )
+    return NoStoreError(
+        f"there is no tracking store yet at {config.tracking_uri}{waiting}",
+        fix="record a run first (a %%track cell, `with nbops.track():`, or `nbops run`), or "
+        "point tracking_uri ([tool.nbops] or MLFLOW_TRACKING_URI) at an existing store",
+        uri=config.tracking_uri,
+    )
 
 
 def _terminate(client: MlflowClient, run_id: str, status: str, end: int) -> None:

@@ -295,8 +295,9 @@ def _client(config: Config) -> MlflowClient:
     sqlite.check_usable(uri)
     from mlflow.tracking import MlflowClient
 
-    with sqlite.setup_lock(uri):
-        sqlite.create_if_missing(uri, lambda u: MlflowClient(tracking_uri=u, registry_uri=u))
+    from nbops.store.mlflow_store import artifact_root
+
+    sqlite.create_if_missing(uri, artifact_root(config))
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 RECORD_FILE = "record.json"
 PAYLOAD_FILE = "model.pkl"
 LOCK_FILE = ".lock"
+REASON_FILE = "reason.txt"
 QUARANTINE_DIR = ".quarantine"
 _TMP_PREFIX = ".tmp-"
 _TRASH_PREFIX = ".trash-"
@@ -59,6 +60,39 @@ class SpoolEntry:
 
         with (self.path / PAYLOAD_FILE).open("rb") as handle:
             return cloudpickle.load(handle)
+
+
+@dataclass
+class MemoryEntry:
+    """A record that could not be spooled (disk full, unwritable ``.nbops/``), delivered
+    straight from memory; trackers treat it like a :class:`SpoolEntry`."""
+
+    record: RunRecord
+    payload: dict[str, Any] | None = None
+    path: Path | None = None
+
+    @property
+    def record_id(self) -> str:
+        return self.record.record_id
+
+    @property
+    def has_payload(self) -> bool:
+        return self.payload is not None
+
+    def exists(self) -> bool:
+        return True
+
+    def load_payload(self) -> dict[str, Any] | None:
+        return self.payload
+
+
+@dataclass
+class Quarantined:
+    """An entry set aside because it can never be delivered as it is, and why."""
+
+    path: Path
+    record_id: str
+    reason: str
 
 
 class Spool:
@@ -149,30 +183,72 @@ class Spool:
         finally:
             os.close(fd)  # closing releases the flock
 
+    def quarantine(self, entry: SpoolEntry, why: str) -> Path | None:
+        """Set aside an entry the store refuses for good (with ``reason.txt``), so it never
+        blocks the records behind it; ``restore_quarantined`` puts it back."""
+        return self._quarantine(entry.path, why)
+
+    def quarantined(self) -> list[Quarantined]:
+        folder = self.root / QUARANTINE_DIR
+        if not folder.is_dir():
+            return []
+        found = []
+        for path in sorted(folder.iterdir()):
+            try:
+                reason = (path / REASON_FILE).read_text(encoding="utf-8").strip()
+            except OSError:
+                reason = "unknown (no reason.txt)"
+            found.append(Quarantined(path, path.name.rsplit("-", 1)[0], reason))
+        return found
+
+    def restore_quarantined(self) -> list[str]:
+        """Move every quarantined entry back into the spool (``nbops sync
+        --retry-quarantined``, after the cause was fixed); returns their record ids."""
+        restored = []
+        for item in self.quarantined():
+            target = self.root / item.record_id
+            if target.exists():
+                continue
+            try:
+                os.rename(item.path, target)
+            except OSError as exc:
+                log.warning("nbops: could not restore %s: %s", item.path, exc)
+                continue
+            (target / REASON_FILE).unlink(missing_ok=True)
+            restored.append(item.record_id)
+        return restored
+
     def _load(self, path: Path) -> SpoolEntry | None:
         try:
             text = (path / RECORD_FILE).read_text(encoding="utf-8")
             record = RunRecord.from_json(text)
+            problem = record_shape_problem(record)
         except FileNotFoundError:
             if not path.exists():
                 return None  # removed by another process while we listed
             self._quarantine(path, "no record.json")
             return None
-        except (OSError, ValueError, TypeError) as exc:
-            self._quarantine(path, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # any content at all: `[]`, `null`, a wrong-typed field...
+            self._quarantine(path, f"unreadable record.json: {type(exc).__name__}: {exc}")
+            return None
+        if problem:
+            self._quarantine(path, f"malformed record.json: {problem}")
             return None
         return SpoolEntry(path, record, (path / PAYLOAD_FILE).is_file())
 
-    def _quarantine(self, path: Path, why: str) -> None:
-        """Move an unreadable entry aside (kept for inspection, never retried)."""
+    def _quarantine(self, path: Path, why: str) -> Path | None:
+        """Move an entry aside with the reason (kept for inspection, never retried alone)."""
         target = self.root / QUARANTINE_DIR / f"{path.name}-{uuid.uuid4().hex[:8]}"
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(path, target)
         except OSError as exc:
-            log.warning("nbops: unreadable spool entry %s (%s) stays put: %s", path, why, exc)
-            return
-        log.warning("nbops: spool entry %s is unreadable (%s); moved to %s", path.name, why, target)
+            log.warning("nbops: spool entry %s (%s) stays put: %s", path, why, exc)
+            return None
+        with contextlib.suppress(OSError):
+            (target / REASON_FILE).write_text(why + "\n", encoding="utf-8")
+        log.warning("nbops: spool entry %s set aside (%s); kept in %s", path.name, why, target)
+        return target
 
     def _discard(self, path: Path) -> None:
         trash = self.root / f"{_TRASH_PREFIX}{path.name}-{uuid.uuid4().hex[:8]}"
@@ -185,6 +261,49 @@ class Spool:
             return
         if time.time() - _mtime(path) > _STALE_SECONDS:
             shutil.rmtree(path, ignore_errors=True)
+
+
+# Field -> accepted types: a record whose fields have other types is quarantined on load (it
+# would crash every reader and block every delivery behind it).
+_SHAPE: dict[str, tuple[type, ...]] = {
+    "record_id": (str,),
+    "name": (str, type(None)),
+    "experiment": (str, type(None)),
+    "status": (str,),
+    "start": (int, float),
+    "end": (int, float, type(None)),
+    "params": (dict,),
+    "metrics": (dict,),
+    "data": (list,),
+    "code": (str,),
+    "code_hash": (str,),
+    "error": (str, type(None)),
+    "warnings": (list,),
+    "tags": (dict,),
+    "run_id": (str, type(None)),
+    "source": (str,),
+    "store": (str,),
+}
+_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+
+
+def record_shape_problem(record: RunRecord) -> str | None:
+    """What is wrong with a record's field types (None when it is well formed)."""
+    for name, kinds in _SHAPE.items():
+        value = getattr(record, name)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            return f"{name} is {type(value).__name__}"
+    if not record.record_id or not all(c.isalnum() or c in "-_" for c in record.record_id):
+        return f"record_id {record.record_id[:40]!r} is not an id"
+    if record.status not in _STATUSES:
+        return f"status {record.status[:40]!r}"
+    if not all(isinstance(k, str) for k in (*record.params, *record.metrics, *record.tags)):
+        return "a param, metric or tag name is not a string"
+    if not all(isinstance(v, int | float) for v in record.metrics.values()):
+        return "a metric is not a number"
+    if not all(isinstance(w, str) for w in record.warnings):
+        return "a warning is not text"
+    return None
 
 
 def _dump_payload(payload: dict[str, Any], target: Path, record: RunRecord) -> bool:

@@ -2,15 +2,20 @@
 
 ``nbops sync`` calls :func:`sync` to deliver what a failed or interrupted write left behind.
 Each entry is claimed first, so a kernel's writer and ``nbops sync`` never deliver one twice.
+A record goes to the store it names (``record.store``, fixed where it ran) in the experiment it
+names; only records spooled by an older nbops fall back to the deliverer's configuration.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nbops.store.spool import Spool, SpoolEntry
+from nbops.store.spool import MemoryEntry, Spool, SpoolEntry
 
 if TYPE_CHECKING:
     from nbops.config import Config
@@ -22,6 +27,8 @@ log = logging.getLogger(__name__)
 # An unreachable MLflow server costs ~4 minutes per call (MLflow's own HTTP retries): after
 # this many failures in a row the store is down, not the records.
 MAX_FAILURES_IN_A_ROW = 3
+Complete = Callable[["RunRecord", "Config"], bool]
+TrackerFactory = Callable[["Config"], "Tracker"]
 
 
 @dataclass
@@ -31,21 +38,52 @@ class SyncReport:
     delivered: list[RunRecord] = field(default_factory=list)
     failed: list[tuple[RunRecord, str]] = field(default_factory=list)
     skipped: list[RunRecord] = field(default_factory=list)  # another process was delivering it
+    quarantined: list[tuple[RunRecord, str]] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # --retry-quarantined
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
 
-def deliver(spool: Spool, entry: SpoolEntry, tracker: Tracker) -> str | None:
+def record_config(record: RunRecord, config: Config) -> Config:
+    """The configuration a record is delivered with: its own store and project root."""
+    root = record.context.project_root
+    changes: dict[str, object] = {}
+    if record.store and record.store != config.tracking_uri:
+        changes["tracking_uri"] = record.store
+    if record.store and root and Path(root) != config.project_root:
+        changes["project_root"] = Path(root)
+    return replace(config, **changes) if changes else config  # type: ignore[arg-type]
+
+
+def deliver(
+    spool: Spool,
+    entry: SpoolEntry | MemoryEntry,
+    tracker: Tracker,
+    complete: Callable[[RunRecord], bool] | None = None,
+) -> str | None:
     """Write one entry and drop it from the spool; None if another process has it (or had it).
 
-    The tracker's errors propagate; the entry then stays for a later attempt.
+    ``complete`` fills in the record's context first; if the write then fails, the completed
+    record is saved back to the spool, so a later delivery writes what was known here. The
+    tracker's errors propagate; the entry then stays for a later attempt.
     """
+    if isinstance(entry, MemoryEntry):
+        if complete is not None:
+            complete(entry.record)
+        return tracker.write(entry)  # type: ignore[arg-type]
     with spool.claim(entry) as mine:
         if not mine:
             return None
-        run_id = tracker.write(entry)
+        changed = complete(entry.record) if complete is not None else False
+        try:
+            run_id = tracker.write(entry)
+        except Exception:
+            if changed:
+                with contextlib.suppress(OSError):
+                    spool.rewrite(entry)
+            raise
         try:
             spool.remove(entry)
         except OSError as exc:  # delivered anyway; a later retry finds the run and stops there
@@ -53,29 +91,78 @@ def deliver(spool: Spool, entry: SpoolEntry, tracker: Tracker) -> str | None:
         return run_id
 
 
-def sync(config: Config, tracker: Tracker | None = None) -> SyncReport:
-    """Deliver every pending record, oldest first; never raises for a single record, and
-    stops trying once the store has failed several records in a row."""
-    if tracker is None:
-        from nbops.store.mlflow_store import MlflowTracker
+class Trackers:
+    """One tracker per store URI, made on first use (records may name different stores)."""
 
-        tracker = MlflowTracker(config)
+    def __init__(self, config: Config, factory: TrackerFactory | None = None) -> None:
+        self.config = config
+        self.factory = factory or _mlflow_tracker
+        self._made: dict[str, Tracker] = {}
+
+    def for_record(self, record: RunRecord) -> tuple[Tracker, Config]:
+        config = record_config(record, self.config)
+        key = f"{config.tracking_uri}\0{config.project_root}"
+        if key not in self._made:
+            self._made[key] = self.factory(config)
+        return self._made[key], config
+
+    def add(self, config: Config, tracker: Tracker) -> None:
+        self._made[f"{config.tracking_uri}\0{config.project_root}"] = tracker
+
+
+def sync(
+    config: Config,
+    tracker: Tracker | None = None,
+    *,
+    complete: Complete | None = None,
+    retry_quarantined: bool = False,
+    store: str | None = None,
+) -> SyncReport:
+    """Deliver every pending record, oldest first; never raises for a single record.
+
+    ``store`` sends every pending record there instead of to the store it names (for records
+    whose store was misconfigured). A record MLflow refuses for good is quarantined
+    (``report.quarantined``) and does not hold
+    back the others; after several failures in a row that look like an outage of a store, the
+    remaining records for that store are not attempted.
+    """
     spool = Spool(config.state_dir)
     report = SyncReport()
-    streak = 0
+    if retry_quarantined:
+        report.restored = spool.restore_quarantined()
+    trackers = Trackers(config)
+    if tracker is not None:
+        trackers.add(config, tracker)
+    streaks: dict[str, int] = {}
     for entry in spool.pending():
-        if streak >= MAX_FAILURES_IN_A_ROW:
-            report.failed.append((entry.record, f"not attempted: {streak} writes in a row failed"))
+        if store:  # the user re-targets what waits (its own store was unusable)
+            entry.record.store = store
+        target, record_conf = trackers.for_record(entry.record)
+        uri = record_conf.tracking_uri
+        if streaks.get(uri, 0) >= MAX_FAILURES_IN_A_ROW:
+            reason = f"not attempted: {streaks[uri]} writes in a row to {uri} failed"
+            report.failed.append((entry.record, reason))
             continue
+        finish = (lambda r, c=record_conf: complete(r, c)) if complete else None
         try:
-            run_id = deliver(spool, entry, tracker)
+            run_id = deliver(spool, entry, target, finish)
         except Exception as exc:
+            kind = getattr(exc, "kind", "store")
+            if kind == "refused" and spool.quarantine(entry, str(exc)) is not None:
+                report.quarantined.append((entry.record, str(exc)))
+                continue
             report.failed.append((entry.record, str(exc)))
-            streak += 1
+            streaks[uri] = streaks.get(uri, 0) + (kind == "store")
             continue
-        streak = 0
+        streaks[uri] = 0
         if run_id is None:
             report.skipped.append(entry.record)
         else:
             report.delivered.append(entry.record)
     return report
+
+
+def _mlflow_tracker(config: Config) -> Tracker:
+    from nbops.store.mlflow_store import MlflowTracker
+
+    return MlflowTracker(config)

@@ -19,18 +19,17 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from nbops.store.spool import RECORD_FILE, Spool, SpoolEntry
-from nbops.store.sync import deliver
+from nbops.store.spool import RECORD_FILE, MemoryEntry, Spool, SpoolEntry
+from nbops.store.sync import Complete, TrackerFactory, Trackers, deliver
 
 if TYPE_CHECKING:
     from nbops.config import Config
     from nbops.record import RunRecord
-    from nbops.store.protocol import Tracker
 
 log = logging.getLogger(__name__)
 
 OnDone = Callable[["RunRecord", BaseException | None], None]
-_Job = tuple[SpoolEntry, OnDone | None]
+_Job = tuple[SpoolEntry | None, OnDone | None]  # (None, None): warm the store
 
 
 class Writer:
@@ -40,12 +39,16 @@ class Writer:
     backlog_max_attempts = 3  # per entry and session, so a rejected record is not retried forever
 
     def __init__(
-        self, config: Config, tracker_factory: Callable[[], Tracker] | None = None
+        self,
+        config: Config,
+        tracker_factory: TrackerFactory | None = None,
+        complete: Complete | None = None,
     ) -> None:
         self.config = config
         self.spool = Spool(config.state_dir)
-        self._factory = tracker_factory or (lambda: _mlflow_tracker(config))
-        self._tracker: Tracker | None = None
+        self._factory = tracker_factory
+        self._trackers: Trackers | None = None  # made on the writer thread (imports mlflow)
+        self._complete = complete
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._cond = threading.Condition()
         self._queued: dict[str, int] = {}  # record_id -> jobs not yet done
@@ -73,6 +76,43 @@ class Writer:
             self._queue.put((entry, on_done))
         except Exception:  # a writer bug must not break the user's cell; the entry is spooled
             log.exception("nbops: could not submit %s; `nbops sync` delivers it", entry.path)
+
+    def warm(self) -> None:
+        """Import MLflow and open the store on the writer thread now (a headless kernel's
+        first tracked cell then waits less). Never raises."""
+        if not self.config.async_write or self._closed:
+            return
+        try:
+            with self._cond:
+                self._queued[""] = self._queued.get("", 0) + 1
+            self._ensure_thread()
+            self._queue.put((None, None))
+        except Exception:
+            log.debug("nbops: could not warm the store", exc_info=True)
+
+    def wait(self, record_id: str, timeout: float | None) -> bool:
+        """Block until the record submitted as ``record_id`` is written or failed (or
+        ``timeout``); True if it is done. Failures stay for :meth:`flush`/``take_failures``."""
+        if threading.current_thread() is self._thread:
+            return False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while record_id in self._queued:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def deliver_now(self, entry: MemoryEntry) -> str | None:
+        """Write a record that is not in the spool, on the calling thread, with a tracker of
+        its own (trackers are not shared between threads); errors propagate."""
+        trackers = Trackers(self.config, self._factory)
+        tracker, config = trackers.for_record(entry.record)
+        complete = self._complete
+        return deliver(
+            self.spool, entry, tracker, (lambda r: complete(r, config)) if complete else None
+        )
 
     def take_failures(self) -> list[tuple[RunRecord, BaseException]]:
         """The failures since the last flush or take, without waiting for pending writes."""
@@ -131,19 +171,51 @@ class Writer:
             if job is None:
                 return
             entry, on_done = job
+            key = entry.record_id if entry is not None else ""
             try:
-                self._process(entry, on_done)
+                if entry is None:
+                    self._warm()
+                else:
+                    self._process(entry, on_done)
             except Exception:  # keep the thread alive for the next record
-                log.exception("nbops: writer failed on %s", entry.path)
+                log.exception("nbops: writer failed on %s", key or "warm-up")
             finally:
                 with self._cond:
-                    left = self._queued.pop(entry.record_id, 1) - 1
+                    left = self._queued.pop(key, 1) - 1
                     if left > 0:
-                        self._queued[entry.record_id] = left
+                        self._queued[key] = left
                     self._cond.notify_all()
+
+    def _warm(self) -> None:
+        tracker, _ = self._tracker_for_config()
+        warm = getattr(tracker, "warm", None)
+        if warm is not None:
+            try:
+                warm()
+            except Exception as exc:  # the first write reports it, with the record
+                log.debug("nbops: warming the store failed: %s", exc)
+
+    def _tracker_for_config(self) -> tuple[object, Config]:
+        from nbops.record import RunRecord
+
+        probe = RunRecord(store=self.config.tracking_uri)
+        probe.context.project_root = str(self.config.project_root)
+        return self._trackers_made().for_record(probe)
+
+    def _trackers_made(self) -> Trackers:
+        if self._trackers is None:
+            self._trackers = Trackers(self.config, self._factory)
+        return self._trackers
 
     def _process(self, entry: SpoolEntry, on_done: OnDone | None) -> None:
         error = self._deliver(entry)
+        if error is not None and getattr(error, "kind", "") == "refused":
+            where = self.spool.quarantine(entry, str(error))
+            if where is not None:
+                entry.record.warnings.append(
+                    f"MLflow refuses this run as recorded ({error}); it is set aside in "
+                    f"{where} and `nbops sync --retry-quarantined` tries again"
+                )
         if error is not None:
             with self._cond:
                 self._failures.append((entry.record, error))
@@ -158,9 +230,10 @@ class Writer:
 
     def _deliver(self, entry: SpoolEntry) -> BaseException | None:
         try:
-            if self._tracker is None:
-                self._tracker = self._factory()
-            deliver(self.spool, entry, self._tracker)
+            tracker, config = self._trackers_made().for_record(entry.record)
+            complete = self._complete
+            finish = (lambda r: complete(r, config)) if complete else None
+            deliver(self.spool, entry, tracker, finish)  # type: ignore[arg-type]
         except Exception as exc:
             return exc
         return None
@@ -174,10 +247,15 @@ class Writer:
             if not self._is_backlog(entry):
                 continue
             error = self._deliver(entry)
-            if error is not None:  # stop: a store that is down again costs time per attempt
-                self._attempts[entry.record_id] = self._attempts.get(entry.record_id, 0) + 1
-                log.info("nbops: pending %s still fails: %s", entry.record_id, error)
-                return
+            if error is None:
+                continue
+            if getattr(error, "kind", "") == "refused":  # never blocks the others
+                self.spool.quarantine(entry, str(error))
+                continue
+            self._attempts[entry.record_id] = self._attempts.get(entry.record_id, 0) + 1
+            log.info("nbops: pending %s still fails: %s", entry.record_id, error)
+            if getattr(error, "kind", "store") == "store":
+                return  # a store that is down again costs time per attempt
 
     def _is_backlog(self, entry: SpoolEntry) -> bool:
         with self._cond:
@@ -214,9 +292,3 @@ def _flush_at_exit(writer: Writer) -> None:
         with contextlib.suppress(RuntimeError):  # a writer created during shutdown
             register(at_exit)
     atexit.register(at_exit)  # fallback; close() is idempotent
-
-
-def _mlflow_tracker(config: Config) -> Tracker:
-    from nbops.store.mlflow_store import MlflowTracker  # imports mlflow only when it writes
-
-    return MlflowTracker(config)

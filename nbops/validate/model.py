@@ -151,7 +151,7 @@ def _register(
         _retag(session, result)
         return
     tags = {**_gate_tags(result), TAG_DATA: _data_status(folder)}
-    if parent := _parent_run():
+    if parent := _parent_run(session):
         tags[TAG_PIPELINE_RUN] = parent
     alias = registry.CHAMPION if config.auto_promote else registry.CHALLENGER
     why = "; ".join(result.reasons)
@@ -208,12 +208,21 @@ def _data_status(folder: Path) -> str:
     return status if isinstance(status, str) else "unknown"
 
 
-def _parent_run() -> str | None:
+def _parent_run(session: Session) -> str | None:
+    """The MLflow id of the ``nbops run`` that started this stage, if any."""
     import os
 
-    from nbops.pipeline.runtime import PARENT_ENV
+    from nbops.pipeline.runtime import PARENT_ENV, PARENT_RECORD_ENV
 
-    return os.environ.get(PARENT_ENV) or None
+    if os.environ.get(PARENT_ENV):
+        return os.environ[PARENT_ENV]
+    record_id = os.environ.get(PARENT_RECORD_ENV)
+    if not record_id:
+        return None
+    try:  # the parent delivers its own run first: it is in MLflow by the time the gate runs
+        return session.reader().get_run(record_id).run_id
+    except Exception:
+        return None
 
 
 def _write_reports(folder: Path, result: GateResult) -> None:

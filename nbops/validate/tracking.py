@@ -62,11 +62,11 @@ def record_run(
     folder: Path, result: DataValidation, session: Session, start: float, error: str | None
 ) -> str | None:
     """Write the run now; its MLflow run id, or None (with a warning) when the store failed."""
-    from nbops.pipeline.stage_run import write_now
+    from nbops.pipeline.stage_run import record_stage
 
     try:
         record = build_record(folder, result, session, start, error)
     except Exception as exc:  # recording must never turn a validation into a crash
         print(f"nbops: warning: the validate_data run was not recorded: {exc}", file=sys.stderr)
         return None
-    return write_now(session, record)  # never raises: a failed write stays in the spool
+    return record_stage(session, record)  # never raises: a failed write stays in the spool

@@ -59,7 +59,7 @@ class RunBrowser(WidgetBase):
         error is shown in the browser and leaves the loaded runs in place."""
         try:
             self.session.deliver_pending()
-            records = self.session.tracker().list_runs(self.experiment, self.max_runs)
+            records = self.session.reader().list_runs(self.experiment, self.max_runs)
         except Exception as exc:
             self.say(f"could not read the runs: {error_text(exc)}", "error")
             self._sync()

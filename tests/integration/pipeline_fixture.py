@@ -13,7 +13,8 @@ PARAMS = {"n_rows": 20, "scale": 2.0, "alpha": 1.0}
 SETUP = "import numpy as np\nimport pandas as pd"
 
 # name: (params, inputs, outputs, metrics, step cells, data files)
-STEPS: dict[str, tuple[list[str], dict[str, str], list[str], list[str], list[str], list[str]]] = {
+Steps = dict[str, tuple[list[str], dict[str, str], list[str], list[str], list[str], list[str]]]
+STEPS: Steps = {
     "load": (
         ["n_rows"],
         {},
@@ -52,8 +53,8 @@ def _cell(kind: str, source: str, tag: str) -> nbformat.NotebookNode:
     return new(source, metadata={"tags": [tag]})
 
 
-def step_notebook(index: int, name: str) -> nbformat.NotebookNode:
-    params, inputs, outputs, metrics, cells, _ = STEPS[name]
+def step_notebook(index: int, name: str, steps: Steps = STEPS) -> nbformat.NotebookNode:
+    params, inputs, outputs, metrics, cells, _ = steps[name]
     start = (
         "from nbops.pipeline.runtime import StepRun\n"
         f"_nbops_step = StepRun.start({name!r}, globals(), inputs={inputs!r}, "
@@ -66,7 +67,7 @@ def step_notebook(index: int, name: str) -> nbformat.NotebookNode:
         "language": "python",
     }
     nb.cells = [
-        _cell("markdown", f"# Step {index} of {len(STEPS)}: {name}", "nbops-generated"),
+        _cell("markdown", f"# Step {index} of {len(steps)}: {name}", "nbops-generated"),
         _cell("code", "\n".join(f"{p} = {PARAMS[p]!r}" for p in params), "parameters"),
         _cell("code", SETUP, "nbops-setup"),
         _cell("code", start, "nbops-load"),
@@ -76,17 +77,17 @@ def step_notebook(index: int, name: str) -> nbformat.NotebookNode:
     return nb
 
 
-def build_pipeline(folder: Path, step_cmd: str, name: str = "demo") -> Path:
+def build_pipeline(folder: Path, step_cmd: str, name: str = "demo", steps: Steps = STEPS) -> Path:
     """Write the pipeline into ``folder`` (created); return it."""
     (folder / "steps").mkdir(parents=True)
     (folder / "data").mkdir()
     rows = ["a,b,target"] + [f"{i},{(i * 7) % 5},{2 * i + (i % 3)}" for i in range(40)]
     (folder / "data" / "raw.csv").write_text("\n".join(rows) + "\n")
     stages = {}
-    for index, step in enumerate(STEPS, start=1):
-        params, inputs, outputs, metrics, _, files = STEPS[step]
+    for index, step in enumerate(steps, start=1):
+        params, inputs, outputs, metrics, _, files = steps[step]
         notebook = f"steps/{index:02d}_{step}.ipynb"
-        nbformat.write(step_notebook(index, step), folder / notebook)
+        nbformat.write(step_notebook(index, step, steps), folder / notebook)
         producers = sorted({f"artifacts/{p}" for p in inputs.values()})
         stages[step] = {
             "cmd": f"{step_cmd} {notebook}",

@@ -168,7 +168,9 @@ def test_unwritable_store_keeps_the_cell_and_sync_delivers_later(
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     good = load_config(project)
-    report = sync(good)
+    report = sync(good)  # the record names the store it was made for: still unusable
+    assert len(report.failed) == 1 and "broken" in report.failed[0][1]
+    report = sync(good, store=good.tracking_uri)  # `nbops sync --store URI`
     assert len(report.delivered) == 1 and not report.failed
     assert bad.spool.pending() == []
     [run] = runs(good)
@@ -206,3 +208,23 @@ def test_auto_off_in_config_records_only_what_is_named(
     track(shell, "lr = 0.1\nbatch = 32", "--params batch")
     [run] = runs(session.config)
     assert run.data.params == {"batch": "32"}
+
+
+def test_a_broken_pyproject_never_stops_the_cell(
+    shell: Any, project: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    import subprocess
+    import sys
+
+    from nbops.session import Session
+
+    (project / "pyproject.toml").write_text('tool = "x"\n')
+    shell.magics_manager.registry["NbopsMagics"]._session = Session()  # reads the file anew
+    result = shell.run_cell("%%track\nx = 21\nx * 2")
+    assert result.success and result.result == 42
+    assert any("not tracking this cell" in str(w.message) for w in recwarn.list)
+    done = subprocess.run(
+        [sys.executable, "-m", "nbops.cli", "runs"], cwd=project, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "must be a table" in done.stderr and "[tool.nbops]" in done.stderr

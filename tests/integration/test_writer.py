@@ -63,7 +63,7 @@ def config(tmp_path: Path) -> Config:
 def test_async_submit_returns_at_once_and_flush_waits(config: Config) -> None:
     tracker = FakeTracker()
     tracker.gate.clear()  # the store is slow
-    writer = Writer(config, lambda: tracker)
+    writer = Writer(config, lambda _config: tracker)
     done: list[tuple[RunRecord, BaseException | None]] = []
     entry = writer.spool.put(_record())
 
@@ -83,7 +83,7 @@ def test_async_submit_returns_at_once_and_flush_waits(config: Config) -> None:
 def test_flush_timeout_returns_without_waiting_forever(config: Config) -> None:
     tracker = FakeTracker()
     tracker.gate.clear()
-    writer = Writer(config, lambda: tracker)
+    writer = Writer(config, lambda _config: tracker)
     writer.submit(writer.spool.put(_record()))
     started = time.monotonic()
     assert writer.flush(timeout=0.2) == []
@@ -95,7 +95,7 @@ def test_flush_timeout_returns_without_waiting_forever(config: Config) -> None:
 def test_failure_is_reported_not_raised_and_the_entry_stays(config: Config) -> None:
     tracker = FakeTracker()
     tracker.failing = True
-    writer = Writer(config, lambda: tracker)
+    writer = Writer(config, lambda _config: tracker)
     done: list[tuple[RunRecord, BaseException | None]] = []
     entry = writer.spool.put(_record())
 
@@ -111,7 +111,7 @@ def test_failure_is_reported_not_raised_and_the_entry_stays(config: Config) -> N
 
 def test_next_successful_write_delivers_the_backlog(config: Config) -> None:
     tracker = FakeTracker()
-    writer = Writer(config, lambda: tracker)
+    writer = Writer(config, lambda _config: tracker)
     writer.backlog_min_age = 0.0
     tracker.failing = True
     first = writer.spool.put(_record("first"))
@@ -129,7 +129,7 @@ def test_next_successful_write_delivers_the_backlog(config: Config) -> None:
 
 def test_sync_mode_writes_on_the_callers_thread(config: Config) -> None:
     tracker = FakeTracker()
-    writer = Writer(replace(config, async_write=False), lambda: tracker)
+    writer = Writer(replace(config, async_write=False), lambda _config: tracker)
     entry = writer.spool.put(_record())
     writer.submit(entry)
     assert tracker.written == [entry.record_id]
@@ -138,7 +138,7 @@ def test_sync_mode_writes_on_the_callers_thread(config: Config) -> None:
 
 
 def test_a_broken_tracker_factory_never_raises_into_the_caller(config: Config) -> None:
-    def factory() -> FakeTracker:
+    def factory(_config: Config) -> FakeTracker:
         raise RuntimeError("cannot build a tracker")
 
     writer = Writer(replace(config, async_write=False), factory)
@@ -149,21 +149,21 @@ def test_a_broken_tracker_factory_never_raises_into_the_caller(config: Config) -
     assert writer.spool.pending()[0].record_id == entry.record_id
 
 
-def test_a_tracker_wrapper_can_complete_the_record_under_the_claim(config: Config) -> None:
-    """How the session finalizes context on the writer thread: wrap the tracker, complete the
-    record, Spool.rewrite it; a failed delivery keeps the completed record."""
-    inner = FakeTracker()
-    inner.failing = True
+def test_the_completion_hook_runs_on_the_writer_thread_and_survives_a_failure(
+    config: Config,
+) -> None:
+    """The session completes a record's context (git, packages) on the writer thread, under
+    the entry's claim; a failed delivery keeps the completed record in the spool."""
+    tracker = FakeTracker()
+    tracker.failing = True
     seen: list[str] = []
 
-    class Finalizing(FakeTracker):
-        def write(self, entry: SpoolEntry) -> str:
-            seen.append(threading.current_thread().name)
-            entry.record.context = Context(git_commit="cafe")
-            writer.spool.rewrite(entry)
-            return inner.write(entry)
+    def complete(record: RunRecord, _config: Config) -> bool:
+        seen.append(threading.current_thread().name)
+        record.context = Context(git_commit="cafe", python="3")
+        return True
 
-    writer = Writer(config, Finalizing)
+    writer = Writer(config, lambda _config: tracker, complete=complete)
     writer.submit(writer.spool.put(_record()))
     assert len(writer.flush(timeout=10)) == 1
     assert seen == ["nbops-writer"]
@@ -181,7 +181,7 @@ def test_an_entry_locked_by_another_process_is_not_delivered_twice(
     try:
         report = sync(config, tracker)
         assert [r.record_id for r in report.skipped] == [entry.record_id]
-        writer = Writer(replace(config, async_write=False), lambda: tracker)
+        writer = Writer(replace(config, async_write=False), lambda _config: tracker)
         writer.submit(entry)
         assert tracker.written == []
         assert [e.record_id for e in spool.pending()] == [entry.record_id]

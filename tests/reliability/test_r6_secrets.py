@@ -19,7 +19,7 @@ from reliability_support import all_runs
 
 from nbops.capture.vocab import REDACTED
 from nbops.config import Config
-from nbops.pipeline.run import ParentRun
+from nbops.pipeline.parent import ParentRun
 from nbops.session import Session
 
 pytestmark = pytest.mark.reliability

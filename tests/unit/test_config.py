@@ -62,3 +62,39 @@ def test_project_root_can_be_pinned_by_env(tmp_path: Path) -> None:
     config = load_config(tmp_path / "pipe", env={"NBOPS_PROJECT_ROOT": str(tmp_path)})
     assert config.project_root == tmp_path
     assert config.state_dir == tmp_path / ".nbops"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('tool = "x"\n', "tool = a str"),
+        ('[tool]\nnbops = "x"\n', "tool.nbops = a str"),
+    ],
+)
+def test_a_tool_table_that_is_not_a_table_is_a_config_error(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, env={})
+    assert expected in str(info.value) and "[tool.nbops]" in info.value.fix
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("flush_timeout", "inf"),
+        ("flush_timeout", "nan"),
+        ("flush_timeout", "-1"),
+        ("delivery", "x"),
+    ],
+)
+def test_out_of_range_settings_say_what_is_allowed(tmp_path: Path, key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, env={f"NBOPS_{key.upper()}": value})
+    assert key in str(info.value) and f"NBOPS_{key.upper()}" in info.value.fix
+
+
+def test_delivery_modes(tmp_path: Path) -> None:
+    for mode in ("auto", "async", "sync"):
+        assert load_config(tmp_path, env={"NBOPS_DELIVERY": mode}).delivery == mode

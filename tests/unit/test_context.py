@@ -17,13 +17,14 @@ from typing import Any
 
 import pytest
 
+from nbops.capture import discovery
 from nbops.capture.context import (
     build_context,
-    find_notebook,
     git_state,
     imported_top_level,
     package_versions,
 )
+from nbops.capture.discovery import find_notebook
 
 KERNEL_ID = "0b6f2c1e-1111-4222-8333-944445555666"
 TOKEN = "s3cret-token"
@@ -46,7 +47,8 @@ def test_env_then_config_beat_vscode(tmp_path: Path) -> None:
     assert find_notebook(ns, config_notebook=config, env={}) == (config, "config")
 
 
-def test_vscode_beats_jupyter_session_name(tmp_path: Path) -> None:
+def test_vscode_beats_jupyter_session_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(discovery, "started_by_jupyter_host", lambda: True)
     notebook = tmp_path / "lab.ipynb"
     notebook.write_text("{}")
     ns = {"__vsc_ipynb_file__": str(tmp_path / "vscode.ipynb")}

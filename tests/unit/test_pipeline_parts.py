@@ -14,6 +14,7 @@ import pytest
 
 from nbops.errors import NbopsError, NotebookError, UsageError
 from nbops.pipeline import check, dvc_project, run, step
+from nbops.pipeline.progress import StepStatus, follow
 from nbops.record import RunRecord
 
 
@@ -37,7 +38,7 @@ def test_dvc_lines_become_events(line: str, kind: str, stage: str) -> None:
 
 
 def test_follow_times_steps_and_keeps_their_output() -> None:
-    steps = [run.StepStatus("load"), run.StepStatus("train"), run.StepStatus("eval")]
+    steps = [StepStatus("load"), StepStatus("train"), StepStatus("eval")]
     lines = [
         "Stage 'load' didn't change, skipping\n",
         "Running stage 'train':\n",
@@ -47,7 +48,7 @@ def test_follow_times_steps_and_keeps_their_output() -> None:
         "ERROR: failed to reproduce 'train': failed to run\n",
     ]
     echoed: list[str] = []
-    run._follow(lines, steps, [], echoed.append)
+    follow(lines, steps, [], echoed.append)
     assert [s.state for s in steps] == ["unchanged", "failed", "not run"]
     assert steps[1].duration is not None and steps[1].output[0].startswith("nbops: error:")
     assert run.step_error(steps[1], []) == (

@@ -1,0 +1,109 @@
+"""The pipeline's parent MLflow run: spooled when ``nbops run`` starts, finished after DVC.
+
+It is spooled RUNNING at once and delivered by the run's :class:`~nbops.pipeline.deliverer.
+Deliverer` while DVC starts (``import mlflow`` and a new store's set-up are not paid before the
+first stage); the stages name it by its record id (``NBOPS_PARENT_RECORD``). When the parent is
+in MLflow, the runs an earlier, killed ``nbops run`` left RUNNING are closed
+(:func:`~nbops.pipeline.interrupted.close_stale_runs`). :meth:`ParentRun.end` first lets the
+deliverer deliver every stage's run, then writes the parent's end synchronously.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbops.pipeline import interrupted, layout
+from nbops.pipeline.deliverer import Deliverer
+from nbops.pipeline.runtime import PARENT_RECORD_ENV
+from nbops.record import Context, RunRecord
+
+if TYPE_CHECKING:
+    from nbops.session import Session
+
+
+class ParentRun:
+    """The pipeline's parent run and the thread that delivers its stages' runs."""
+
+    def __init__(self, session: Session, folder: Path, name: str) -> None:
+        self.session = session
+        self.name = name
+        self.warnings: list[str] = []
+        dvc_yaml = folder / layout.DVC_FILE
+        code = dvc_yaml.read_text(encoding="utf-8")
+        self.record = RunRecord(
+            name=name,
+            experiment=name,
+            code=code,
+            code_hash="sha256:" + hashlib.sha256(code.encode()).hexdigest(),
+            source="pipeline",
+            params=layout.read_params(folder),
+            tags={"nbops.pipeline": name},
+            context=Context(notebook=str(dvc_yaml), notebook_source="pipeline"),
+        )
+        self.deliverer = Deliverer(session, self._delivered)
+        self._echo: Callable[[str], None] = print
+
+    @property
+    def run_id(self) -> str | None:
+        return self.record.run_id
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What the stages need to record their runs as its children."""
+        return {PARENT_RECORD_ENV: self.record.record_id}
+
+    def begin(self, echo: Callable[[str], None] = print) -> None:
+        """Spool the RUNNING run and start delivering (never waits for MLflow)."""
+        self._echo = echo
+        self.record.start = time.time()
+        with contextlib.suppress(Exception):  # the owner tag marks it KILLED if we die
+            self.record.tags[interrupted.OWNER_TAG] = interrupted.owner()
+        self.session.identify(self.record)
+        try:
+            self.session.spool.put(self.record)
+        except Exception as exc:
+            self.warnings.append(f"the pipeline run could not be spooled ({exc})")
+        self.deliverer.start(self.record)
+
+    def _delivered(self, record: RunRecord) -> None:
+        """On the deliverer's thread, once the parent is in MLflow."""
+        interrupted.close_stale_runs(self.session, record, self._echo)
+
+    def end(
+        self, status: str, steps: Sequence[Any], metrics: dict[str, float], error: str | None
+    ) -> None:
+        """Deliver the stages' runs, then finish the parent with the pipeline's outcome."""
+        from nbops.session import complete_context
+
+        for failed, reason in self.deliverer.finish():
+            self.warnings.append(f"run {failed.name!r} is kept in the spool: {reason}")
+        record = self.record
+        record.status = status  # type: ignore[assignment]
+        record.end = time.time()
+        record.metrics = dict(metrics)
+        record.error = error.splitlines()[0] if error else None
+        for step in steps:
+            prefix = f"nbops.step.{step.name}."
+            record.tags[prefix + "status"] = step.state
+            for key in ("start", "end", "duration", "cells"):
+                value = getattr(step, key, None)
+                if value is not None:
+                    record.tags[prefix + key] = f"{value:.3f}"
+        with contextlib.suppress(Exception):
+            complete_context(record, self.session.config)
+        self._write()
+
+    def _write(self) -> None:
+        """Spool, then deliver now: a failed write stays in the spool for ``nbops sync``."""
+        from nbops.pipeline.stage_run import write_now
+
+        if write_now(self.session, self.record) is None:
+            self.warnings.append(
+                f"the pipeline run was not written to MLflow; it is kept in "
+                f"{self.session.spool.root} and `nbops sync` delivers it"
+            )
