@@ -8,6 +8,7 @@ nbclient drive it like any kernel (``km=`` of ``papermill.execute_notebook``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Mapping
@@ -85,6 +86,7 @@ class ForkedKernelManager(KernelManager):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._clients: list[Any] = []
         self.set_fork_env(env, cwd)
         provisioner = ForkProvisioner(
             kernel_id=self.kernel_id or "", kernel_spec=self.kernel_spec, parent=self
@@ -93,6 +95,19 @@ class ForkedKernelManager(KernelManager):  # type: ignore[misc]
         provisioner.stdio = stdio
         provisioner.needs = needs
         self.provisioner = provisioner
+
+    def client(self, **kwargs: Any) -> Any:
+        """A client, remembered: nbclient does not stop the channels of a kernel it does
+        not own, and a client collected with running channels logs a warning."""
+        client = super().client(**kwargs)
+        self._clients.append(client)
+        return client
+
+    def stop_clients(self) -> None:
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                client.stop_channels()
+        self._clients.clear()
 
     def set_fork_env(self, env: Mapping[str, str], cwd: str) -> None:
         """The kernel's environment and working folder (the step's, as the cold path's)."""

@@ -153,6 +153,9 @@ def stop(km: Any) -> None:
     if process is not None:
         with contextlib.suppress(OSError):
             process.kill()
+    stop_clients = getattr(km, "stop_clients", None)
+    if stop_clients is not None:
+        stop_clients()
 
     def cleanup() -> None:
         with contextlib.suppress(Exception):

@@ -74,13 +74,18 @@ def stage_names(folder: Path) -> list[str]:
     return list(stages) if isinstance(stages, dict) else []
 
 
-def read_metrics(folder: Path, order: list[str] | None = None) -> dict[str, float]:
-    """The union of ``metrics/*.json`` (files of later stages win on a clash)."""
+def read_metrics(
+    folder: Path, order: list[str] | None = None, only: list[str] | None = None
+) -> dict[str, float]:
+    """The union of ``metrics/*.json`` (files of later stages win on a clash); ``only``
+    limits it to those stages' files."""
     directory = folder / METRICS_DIR
     if not directory.is_dir():
         return {}
     rank = {name: i for i, name in enumerate(order or [])}
     files = sorted(directory.glob("*.json"), key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
+    if only is not None:
+        files = [path for path in files if path.stem in only]
     merged: dict[str, float] = {}
     for path in files:
         try:

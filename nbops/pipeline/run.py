@@ -34,6 +34,7 @@ from nbops.pipeline.exclusive import one_run_at_a_time
 from nbops.pipeline.outcome import gate_outcome
 from nbops.pipeline.parent import ParentRun
 from nbops.pipeline.progress import Echo, StepState, StepStatus, follow
+from nbops.pipeline.watch import Watcher
 
 if TYPE_CHECKING:
     from nbops.pipeline.check import CheckReport
@@ -191,9 +192,13 @@ def _repro(
             ) as proc,
         ):
             assert proc.stdout is not None
-            with interrupted.dvc_stops_first(proc):  # Ctrl-C: DVC exits (and unlocks) first
-                follow(proc.stdout, steps, tail, echo, lambda step: parent.deliverer.kick())
-                code = proc.wait()
+            watcher = Watcher(parent.record.to_json(), proc.pid, env)  # if we are killed
+            try:
+                with interrupted.dvc_stops_first(proc):  # Ctrl-C: DVC exits (and unlocks) first
+                    follow(proc.stdout, steps, tail, echo, lambda step: parent.deliverer.kick())
+                    code = proc.wait()
+            finally:
+                watcher.done()
         status = "FINISHED" if code == 0 else "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -233,7 +238,8 @@ def _finish(
     if status == "FAILED":
         error = step_error(failed, tail)
         echo(error)
-    metrics = layout.read_metrics(folder, _measured(steps, status))
+    names = [s.name for s in steps]
+    metrics = layout.read_metrics(folder, names, only=_measured(steps, status))
     ran = {s.name for s in steps if s.state in ("ran", "restored")}  # restored: its reports too
     outcome = gate_outcome(folder, ran, {s.name for s in steps if s.state == "failed"})
     parent.record.tags.update(outcome.tags)
