@@ -69,6 +69,7 @@ class Session:
             root=self.config.project_root,
             file_cache=self.file_cache,
             raw_code=raw,
+            hash_max_mb=self.config.hash_max_mb,
         )
 
     def commit(

@@ -23,8 +23,9 @@ from typing import Any
 
 from nbops.capture import namespace as nsp
 from nbops.capture.collector import ACTIVE, Collector
-from nbops.capture.redact import redact_code, redact_params
+from nbops.capture.redact import redact_code, redact_record
 from nbops.capture.scan import CellScan, scan_cell
+from nbops.filehash import DEFAULT_HASH_MAX_MB
 from nbops.fingerprint import FileHashCache
 from nbops.record import ModelRef, RunRecord, Status
 
@@ -58,13 +59,16 @@ class Capture:
         root: Path,
         file_cache: FileHashCache | None = None,
         raw_code: str | None = None,
+        hash_max_mb: float = DEFAULT_HASH_MAX_MB,
     ) -> None:
         self.ns = ns
         self.options = options
         self.root = root
         self.file_cache = file_cache
+        self.hash_limit = int(hash_max_mb * 2**20)  # bigger files: not hashed on this thread
         self.scan = scan_cell(code)
-        source = redact_code(code if raw_code is None else raw_code)  # no literal secrets
+        raw = code if raw_code is None else raw_code
+        source = redact_code(raw, python=code)  # no literal secrets
         self.record = RunRecord(
             name=options.name,
             experiment=options.experiment,
@@ -102,7 +106,7 @@ class Capture:
         self._guard("explicit values", self._explicit)
         if error is None and self.options.log_model:
             payload = self._guard("model", self._model)
-        record.params = redact_params(record.params)
+        redact_record(record, code=False)  # params, tags, error, warnings (code: above)
         return record, payload
 
     def _looked_at(self) -> CellScan:
@@ -131,7 +135,11 @@ class Capture:
         outputs = nsp.changed_data(self.ns, self._looked_at(), before, extra)
         if not self.options.auto:
             outputs = [d for d in outputs if d.name in extra]
-        files = nsp.file_refs(before, self.root, self.file_cache) if self.options.auto else []
+        files = (
+            nsp.file_refs(before, self.root, self.file_cache, self.hash_limit)
+            if self.options.auto
+            else []
+        )
         self.record.data = [*before.data.values(), *outputs, *files]
         for ref in self.record.data:
             if ref.fingerprint is None and ref.note:

@@ -40,14 +40,77 @@ METRIC_TERMS: frozenset[str] = frozenset(
     }
 )
 
-# Parameter names that look like credentials: their values are redacted before storing.
-# Erring towards redaction, except for words that only contain a term (author, bypass, passes).
-SECRET_NAME = re.compile(
-    r"((?<!by)pass(word|wd)?(?!es|ing|enger)|secret|token|api[_-]?key|access[_-]?key"
-    r"|private[_-]?key|credential|auth(?!or))",
-    re.IGNORECASE,
+# Names that look like credentials: values bound to them are redacted before anything is stored,
+# and promote refuses them in a notebook. A name is split into lower-case parts first (camelCase
+# and any punctuation separate parts: ``apiKey`` -> ``api_key``, ``X-Auth-Token`` ->
+# ``x_auth_token``). Terms match inside a part (``db_password``, ``oauthtoken``); erring towards
+# redaction, except for words that only contain a term (author, bypass, passes, tokenizer).
+SECRET_TERMS: tuple[str, ...] = (
+    r"pass(?:word|wd|phrase)",  # password, passwd, passphrase, anywhere
+    r"(?<![a-z])pass(?![a-z])",  # pass as a part: db_pass
+    r"(?<![a-z])pwd?(?![a-z])",  # pwd, pw as a part: db_pw
+    r"secret",
+    r"token(?!iz|is|s(?![a-z]))",  # not tokenizer, tokenise, max_tokens
+    r"api_?key",
+    r"(?:access|private|account|master|signing|encryption|client|license|ssh)_?key",
+    r"(?<![a-z])creds?(?![a-z])",
+    r"credential",
+    r"jwt",
+    r"bearer",
+    r"cookie",
+    r"auth(?!or(?!i[sz]))",  # auth, oauth, authorization, authentication; not author(s)
+)
+SECRET_NAME = re.compile("|".join(SECRET_TERMS))
+# ``key`` as a whole part is a secret (``key``, ``encryption_key``) unless a neighbouring part
+# says it is a lookup key: ``sort_key``, ``join_key``, ``key_column``.
+KEY_PART = "key"
+KEY_NOT_SECRET_BEFORE: frozenset[str] = frozenset(
+    {
+        *("sort", "join", "group", "groupby", "primary", "foreign", "partition", "merge"),
+        *("index", "lookup", "cache", "hash", "dict", "row", "col", "column", "unique", "hot"),
+        *("shard", "object", "bucket", "blob", "redis", "dedup", "composite", "natural"),
+        *("surrogate", "map", "id", "range", "cluster", "s3", "dynamo"),
+    }
+)
+KEY_NOT_SECRET_AFTER: frozenset[str] = frozenset(
+    {
+        *("col", "cols", "column", "columns", "name", "names", "field", "fields", "type"),
+        *("types", "path", "func", "fn", "len", "length", "id", "ids", "by", "map"),
+    }
+)
+# A call keyword named exactly ``key`` is a sort/group key (``sorted(key=...)``,
+# ``pd.Grouper(key="date")``), not a credential.
+KEY_KEYWORD = "key"
+# Environment variables whose names match but whose values are not secrets (paths, sockets).
+ENV_NOT_SECRET: frozenset[str] = frozenset(
+    {"PWD", "OLDPWD", "SSH_AUTH_SOCK", "XAUTHORITY", "GPG_AGENT_INFO", "KRB5CCNAME"}
+)
+ENV_MIN_LENGTH = 6  # shorter values would match ordinary words in messages
+
+# Values that are secrets whatever they are called: (what, pattern). A pattern's group
+# ``secret``, when present, is the part replaced (a URL keeps its scheme, user and host).
+SECRET_VALUES: tuple[tuple[str, str], ...] = (
+    ("URL credentials", r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@'\"]*:(?P<secret>[^\s@/'\"]+)@"),
+    ("a private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*KEY-----|$)"),
+    ("a bearer token", r"(?i:\bbearer)\s+(?P<secret>[A-Za-z0-9._~+/-]{8,}=*)"),
+    ("basic credentials", r"\bBasic\s+(?P<secret>(?=[A-Za-z+/]*[0-9])[A-Za-z0-9+/]{8,}={0,2})"),
+    ("a JSON web token", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    ("an API key (sk-)", r"\bsk-[A-Za-z0-9_-]{16,}"),
+    ("a Stripe key", r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{10,}"),
+    ("a GitHub token", r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),
+    ("a GitLab token", r"\bglpat-[A-Za-z0-9_-]{20,}"),
+    ("an AWS access key id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    ("a Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    ("a Google API key", r"\bAIza[0-9A-Za-z_-]{35}"),
+    ("a Hugging Face token", r"\bhf_[A-Za-z0-9]{30,}"),
+    ("an npm token", r"\bnpm_[A-Za-z0-9]{36}"),
+    ("a PyPI token", r"\bpypi-[A-Za-z0-9_-]{50,}"),
 )
 REDACTED = "***redacted***"
+
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_CAMEL_UPPER = re.compile(r"([A-Z]+)([A-Z][a-z])")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 # String literals that look like file paths (a separator, or a short extension).
 PATH_LITERAL = re.compile(r"^[^\n\r\t<>|*?\"]{1,259}$")
@@ -77,8 +140,25 @@ def is_metric_name(name: str) -> bool:
     return any(f"_{term}_" in padded for term in METRIC_TERMS)
 
 
+def name_parts(name: str) -> list[str]:
+    """``"X-Api-Key"`` -> ``["x", "api", "key"]``: camelCase and punctuation separate parts."""
+    spaced = _CAMEL_UPPER.sub(r"\1_\2", _CAMEL.sub(r"\1_\2", name))
+    return [part for part in _NOT_ALNUM.split(spaced.lower()) if part]
+
+
 def is_secret_name(name: str) -> bool:
-    return bool(SECRET_NAME.search(name))
+    """Whether ``name`` (a variable, key, parameter or header name) looks like a credential."""
+    parts = name_parts(name)
+    if SECRET_NAME.search("_".join(parts)):
+        return True
+    for i, part in enumerate(parts):
+        if part != KEY_PART:
+            continue
+        before = parts[i - 1] if i else ""
+        after = parts[i + 1] if i + 1 < len(parts) else ""
+        if before not in KEY_NOT_SECRET_BEFORE and after not in KEY_NOT_SECRET_AFTER:
+            return True
+    return False
 
 
 def looks_like_path(text: str) -> bool:

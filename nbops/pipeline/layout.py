@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from nbops.errors import NotebookError
+from nbops.errors import NotebookError, UsageError
 
 MANIFEST = ".nbops-promote.json"
 PARAMS_FILE = "params.yaml"
@@ -33,6 +33,27 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             f"{path} is not valid JSON: {exc}", fix="re-run `nbops promote --force`"
         ) from exc
     return data if isinstance(data, dict) else {}
+
+
+def require_pipeline(folder: Path, command: str) -> Path:
+    """``folder`` resolved, if it is a promoted pipeline (it holds ``params.yaml`` or
+    ``dvc.yaml``); else a UsageError that says what is missing, not what is in a file."""
+    path = Path(folder).resolve()
+    problem = ""
+    if not path.exists():
+        problem = f"{path} does not exist"
+    elif not path.is_dir():
+        problem = f"{path} is a file, not a pipeline folder"
+    elif not (path / PARAMS_FILE).is_file() and not (path / DVC_FILE).is_file():
+        problem = f"{path} is not a promoted pipeline (it has no {PARAMS_FILE} or {DVC_FILE})"
+    if problem:
+        raise UsageError(
+            f"{command}: {problem}",
+            fix="pass the pipeline folder `nbops promote` made (e.g. pipelines/NAME), or run "
+            "`nbops promote NOTEBOOK` first",
+            path=str(path),
+        )
+    return path
 
 
 def pipeline_name(folder: Path) -> str:
