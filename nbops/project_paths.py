@@ -60,7 +60,8 @@ def escape(path: Path, root: Path) -> Escape | None:
 
 
 def files_under(folder: Path, root: Path) -> Iterator[tuple[str, Path] | Escape]:
-    """Every file under ``folder`` as (posix path relative to ``folder``, resolved path),
+    """Every file under ``folder`` as (posix path relative to ``folder``, resolved path; not
+    always a regular file),
     following symlinks that stay inside ``root`` (each folder once: link cycles end), and an
     :class:`Escape` for each link that leads out (its files are not listed)."""
     root = root.resolve()
@@ -82,7 +83,7 @@ def files_under(folder: Path, root: Path) -> Iterator[tuple[str, Path] | Escape]
                 yield Escape(path, path, target)
             elif target.is_dir():
                 yield from walk(path, rel + "/")
-            elif target.is_file():
+            elif target.exists():  # a file (or a FIFO, socket, device: the caller decides)
                 yield rel, target
 
     yield from walk(folder, "")

@@ -25,7 +25,7 @@ import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nbops.capture.vocab import KEY_KEYWORD, SECRET_VALUES, is_secret_name
+from nbops.capture.vocab import REDACTED, SECRET_VALUES, is_secret_key, is_secret_name
 
 NOT_SECRET_PRAGMA = "nbops: not-secret"
 # Calls whose first argument names what is looked up, not a value: os.environ.get("TOKEN", ...)
@@ -34,6 +34,7 @@ _VALUES = [(what, re.compile(pattern)) for what, pattern in SECRET_VALUES]
 # Every secret name holds one of these (in the lower-cased source): cells without any skip the
 # AST walk, which is most cells.
 _HINT = re.compile(r"pass|pwd|secret|token|key|cred|jwt|bearer|cookie|auth")
+_SCHEMES = re.compile(r"(?i)\b(?:bearer|basic|token)\b")
 _ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # "token" in set_tag("token", ...); no files
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
 _SKIP_TOKENS = {tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT}
@@ -112,7 +113,8 @@ class _SecretLiterals:
         if value is None:
             return
         if _is_literal_text(value):
-            self.found.append((value, why))
+            if _holds_text(value):
+                self.found.append((value, why))
         elif isinstance(value, ast.Tuple | ast.List | ast.Set):
             for item in value.elts:
                 self.collect(item, why)
@@ -164,7 +166,7 @@ class _SecretLiterals:
 
     def call(self, node: ast.Call) -> None:
         for keyword in node.keywords:
-            if keyword.arg and keyword.arg != KEY_KEYWORD and is_secret_name(keyword.arg):
+            if keyword.arg and is_secret_key(keyword.arg):
                 self.collect(keyword.value, f"passed as {keyword.arg}=")
         named = [a.value for a in node.args if _names_secret(a)]  # type: ignore[attr-defined]
         if named and _callee_name(node.func) not in _LOOKUPS:
@@ -176,10 +178,12 @@ class _SecretLiterals:
 
     def dict(self, node: ast.Dict) -> None:
         for key, value in zip(node.keys, node.values, strict=True):
-            if key is not None and _is_text(key) and is_secret_name(key.value):  # type: ignore[attr-defined]
+            if key is not None and _is_text(key) and is_secret_key(key.value):  # type: ignore[attr-defined]
                 self.collect(value, f"the value of {key.value!r}")  # type: ignore[attr-defined]
 
     def compare(self, node: ast.Compare) -> None:
+        if not all(isinstance(op, ast.Eq | ast.NotEq) for op in node.ops):
+            return
         sides = [node.left, *node.comparators]
         names = [name for side in sides if (name := _secret_target(side))]
         if names:
@@ -220,6 +224,18 @@ def _is_literal_text(node: ast.AST) -> bool:
     return constant or isinstance(node, ast.JoinedStr)
 
 
+def _holds_text(node: ast.expr) -> bool:
+    """Not a placeholder: ``""``, ``***redacted***``, or an f-string whose only literal text
+    is an auth scheme (``f"Bearer {token}"`` holds no secret itself)."""
+    if isinstance(node, ast.JoinedStr):
+        parts = [v.value for v in node.values if isinstance(v, ast.Constant)]
+        text = "".join(str(p) for p in parts)
+        return bool(_SCHEMES.sub("", text).strip())
+    value = node.value  # type: ignore[attr-defined]
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return bool(text.strip()) and text != REDACTED
+
+
 def _is_text(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
@@ -227,7 +243,7 @@ def _is_text(node: ast.AST) -> bool:
 def _names_secret(node: ast.AST) -> bool:
     """A string argument that is a secret's name (``"API_KEY"``), not a file or a sentence."""
     text = node.value if _is_text(node) else ""  # type: ignore[attr-defined]
-    return bool(_ARG_NAME.match(text)) and is_secret_name(text)
+    return bool(_ARG_NAME.match(text)) and is_secret_key(text)
 
 
 def _same_shape(target: ast.expr, value: ast.expr | None) -> bool:
@@ -246,6 +262,7 @@ def _secret_target(node: ast.expr) -> str:
         name = node.attr
     elif isinstance(node, ast.Subscript) and _is_text(node.slice):
         name = node.slice.value  # type: ignore[attr-defined]
+        return name if is_secret_key(name) else ""
     elif isinstance(node, ast.Starred):
         return _secret_target(node.value)
     elif isinstance(node, ast.Tuple | ast.List):

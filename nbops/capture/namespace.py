@@ -138,9 +138,13 @@ def _file_identity(
         return cached, ""
     size, mtime_ns = now
     return stat_identity(size, mtime_ns), (
-        f"not hashed on the cell's thread: {size / 2**20:,.0f} MB is above hash_max_mb = "
-        f"{limit / 2**20:g} ([tool.nbops]); identified by size and modification time"
+        f"not hashed on the cell's thread: {_size(size)} is above hash_max_mb = "
+        f"{limit / 2**20:.4g} ([tool.nbops]); identified by size and modification time"
     )
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.3g} GB" if n >= 2**30 else f"{n / 2**20:.3g} MB"
 
 
 def stat_identity(size: int, mtime_ns: int) -> str:

@@ -29,6 +29,7 @@ from nbops.capture.vocab import (
     ENV_MIN_LENGTH,
     ENV_NOT_SECRET,
     REDACTED,
+    is_secret_key,
     is_secret_name,
     name_parts,
 )
@@ -50,9 +51,10 @@ __all__ = [
 
 _QUOTED = repr(REDACTED)
 # name=value / name: value / "name": "value" in free text (messages, reprs, config strings)
+# (the value is a lookahead, so "failed: password=x" still finds the pair inside "failed"'s value)
 _PAIR = re.compile(
-    r"""(?P<name>[A-Za-z_][\w.-]*)(?P<sep>["']?\s*[=:]\s*)"""
-    r"""(?P<value>'[^'\n]*'|"[^"\n]*"|[^\s'",;&)}\]]+)"""
+    r"""(?P<name>[A-Za-z_][\w.-]*)["']?\s*[=:]\s*"""
+    r"""(?=(?P<value>'[^'\n]*'|"[^"\n]*"|[^\s'",;&)}\]]+))"""
 )
 _NOT_A_NAME = ("Error", "Exception", "Warning")  # "TokenError: ..." is an exception's type
 _PLACEHOLDERS = (None, "", True, False)  # a value under a secret name that holds no secret
@@ -89,7 +91,7 @@ def redact_value(value: Any, name: str = "") -> Any:
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, Mapping):
-        return {k: redact_value(v, str(k)) for k, v in value.items()}
+        return {k: REDACTED if is_secret_key(str(k)) else redact_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(redact_value(v) for v in value)
     return value
@@ -100,7 +102,7 @@ def scrub_text(text: str) -> str:
     if not text:
         return text
     text = _replace(text, [*value_findings(text), *_env_findings(text)])
-    return _PAIR.sub(_pair, text) if _PAIR.search(text) else text
+    return _replace(text, [f for m in _PAIR.finditer(text) if (f := _pair(m)) is not None])
 
 
 def redact_code(source: str, python: str | None = None) -> str:
@@ -127,7 +129,8 @@ def secret_path(value: Any, name: str = "", path: tuple[str, ...] = ()) -> list[
     name holding more than a placeholder, or a string that looks like a credential), or None.
     What must never reach a file that gets committed (promote, ``params.yaml``)."""
     path = path or (name,)
-    if name and is_secret_name(name) and value not in _PLACEHOLDERS:
+    secret = is_secret_key(name) if len(path) > 1 else is_secret_name(name)
+    if name and secret and value not in _PLACEHOLDERS:
         return list(path)
     if isinstance(value, Mapping):
         items = [(str(k), v) for k, v in value.items()]
@@ -149,12 +152,17 @@ def env_name(path: list[str]) -> str:
     return "_".join(parts).upper() or "SECRET"
 
 
-def _pair(match: re.Match[str]) -> str:
+def _pair(match: re.Match[str]) -> Finding | None:
+    """The value of a ``name=value`` pair whose name looks secret (inside its quotes)."""
     name, value = match.group("name"), match.group("value")
     if name.endswith(_NOT_A_NAME) or not is_secret_name(name.rpartition(".")[2]):
-        return match.group(0)
-    quote = value[0] if value[:1] in ("'", '"') and len(value) > 1 else ""
-    return f"{name}{match.group('sep')}{quote}{REDACTED}{quote}"
+        return None
+    start, end = match.span("value")
+    if value[:1] in ("'", '"') and len(value) > 1:
+        start, end = start + 1, end - 1
+    if value.strip("'\"") == REDACTED or start >= end:
+        return None
+    return Finding(start, end, 0, "pair", literal=False)
 
 
 def _env_findings(text: str) -> list[Finding]:

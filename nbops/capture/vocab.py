@@ -78,9 +78,8 @@ KEY_NOT_SECRET_AFTER: frozenset[str] = frozenset(
         *("types", "path", "func", "fn", "len", "length", "id", "ids", "by", "map"),
     }
 )
-# A call keyword named exactly ``key`` is a sort/group key (``sorted(key=...)``,
-# ``pd.Grouper(key="date")``), not a credential.
-KEY_KEYWORD = "key"
+# A bare ``key`` is a secret only as a variable name: as a dict key, item, keyword or argument
+# it is a column or a sort/group key (``df["key"]``, ``pd.Grouper(key="date")``).
 # Environment variables whose names match but whose values are not secrets (paths, sockets).
 ENV_NOT_SECRET: frozenset[str] = frozenset(
     {"PWD", "OLDPWD", "SSH_AUTH_SOCK", "XAUTHORITY", "GPG_AGENT_INFO", "KRB5CCNAME"}
@@ -144,6 +143,12 @@ def name_parts(name: str) -> list[str]:
     """``"X-Api-Key"`` -> ``["x", "api", "key"]``: camelCase and punctuation separate parts."""
     spaced = _CAMEL_UPPER.sub(r"\1_\2", _CAMEL.sub(r"\1_\2", name))
     return [part for part in _NOT_ALNUM.split(spaced.lower()) if part]
+
+
+def is_secret_key(name: str) -> bool:
+    """A dict key, item or argument that names a secret: as :func:`is_secret_name`, except a
+    bare ``key`` (``df["key"]``, ``{"key": ...}``: a column or lookup key, not a credential)."""
+    return name_parts(name) != [KEY_PART] and is_secret_name(name)
 
 
 def is_secret_name(name: str) -> bool:

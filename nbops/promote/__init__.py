@@ -51,8 +51,9 @@ def promote(
     from nbops.promote.secrets import check_secrets
 
     source = Path(notebook)
-    plan = infer_dataflow(parse_notebook(source, split=split))
-    check_secrets(plan)
+    plan = parse_notebook(source, split=split)
+    check_secrets(plan)  # first: later errors quote cells, and no file is written
+    plan = infer_dataflow(plan)
     data.check_sources(plan, source.parent, [f for step in plan.steps for f in step.files])
     out_dir = Path(out if out is not None else layout.default_out(source, plan)).resolve()
     source_rel = layout.relative_path(source, out_dir)

@@ -68,10 +68,20 @@ def check_sources(plan: Plan, notebook_dir: Path, paths: list[str]) -> None:
         text = PurePosixPath(rel)
         if text.is_absolute() or ".." in text.parts:
             continue  # outside by its text: data_to_copy refuses it, with its own fix
+        step = next((s.name for s in plan.steps if rel in s.files), None)
         problem = next(_escapes(notebook_dir / rel, root), None)
         if problem is not None:
-            step = next((s.name for s in plan.steps if rel in s.files), None)
             raise _escape_error(plan.notebook, rel, problem, step)
+        special = _special_file(notebook_dir / rel, root)
+        if special is not None:
+            raise NotebookError(
+                f"{plan.notebook}: step {step!r} reads {rel}, and {special} is not a regular "
+                "file (a FIFO, socket or device): promote cannot copy it into the pipeline",
+                fix="read a regular file (save the stream to a file first), then promote again",
+                path=plan.notebook,
+                step=step,
+                file=rel,
+            )
 
 
 def check_targets(out_dir: Path, paths: list[str]) -> None:
@@ -94,6 +104,16 @@ def project_root(notebook_dir: Path) -> Path:
     from nbops.config import find_project_root
 
     return find_project_root(notebook_dir.resolve())
+
+
+def _special_file(path: Path, root: Path) -> str | None:
+    """The first path (``path`` or a file under it) that exists but is not a regular file."""
+    if path.is_dir():
+        for item in files_under(path, root):
+            if not isinstance(item, Escape) and not item[1].is_file():
+                return str(path / item[0])
+        return None
+    return str(path) if path.exists() and not path.is_file() else None
 
 
 def _escapes(path: Path, root: Path) -> Iterator[Escape]:
@@ -142,10 +162,17 @@ def copy_data(notebook_dir: Path, out_dir: Path, paths: list[str]) -> list[str]:
         if problem is not None:  # check_sources ran before; the tree may have changed since
             raise _escape_error(str(notebook_dir), rel, problem, None)
         if source.is_dir():
-            files = [item for item in files_under(source, root) if not isinstance(item, Escape)]
+            files = [i for i in files_under(source, root) if not isinstance(i, Escape)]
+            files = [(inner, real) for inner, real in files if real.is_file()]  # type: ignore[misc]
             copied = [_copy_file(real, target / inner) for inner, real in files]  # type: ignore[misc]
             if any(copied):
                 changed.append(rel)
+        elif not source.is_file():
+            raise NotebookError(
+                f"{source} is not a regular file: promote cannot copy it",
+                fix="read a regular file, then promote again",
+                file=rel,
+            )
         elif _copy_file(source.resolve(), target):
             changed.append(rel)
     return changed
