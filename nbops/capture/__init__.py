@@ -23,7 +23,7 @@ from typing import Any
 
 from nbops.capture import namespace as nsp
 from nbops.capture.collector import ACTIVE, Collector
-from nbops.capture.redact import redact_code, redact_record
+from nbops.capture.redact import redact_code, redact_record, secret_path
 from nbops.capture.scan import CellScan, scan_cell
 from nbops.filehash import DEFAULT_HASH_MAX_MB
 from nbops.fingerprint import FileHashCache
@@ -171,8 +171,25 @@ class Capture:
         if var is None or (not explicit and not self.options.auto):
             return None
         est = self.ns[var]
+        secret = _secret_param(est)
+        if secret:
+            self.record.warnings.append(
+                f"model {var} not logged: its parameter {secret!r} holds a secret, which the "
+                "pickled model would carry; let the estimator read it from the environment "
+                "where it runs, or use --no-model"
+            )
+            return None
         self.record.model = ModelRef(variable=var, flavor="sklearn", class_name=type(est).__name__)
         return {"model": est, "input_example": nsp.input_example(self.ns, self.scan, var)}
+
+
+def _secret_param(est: Any) -> str:
+    """The first parameter of ``est`` (nested ones too) that holds a secret, or ""."""
+    try:
+        params = est.get_params(deep=True)
+    except Exception:
+        return ""
+    return next((str(k) for k, v in params.items() if secret_path(v, str(k))), "")
 
 
 def _status(error: BaseException | None) -> tuple[Status, str | None]:

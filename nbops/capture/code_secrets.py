@@ -33,8 +33,9 @@ _LOOKUPS = frozenset({"get", "getenv", "get_secret", "get_password", "getpass", 
 _VALUES = [(what, re.compile(pattern)) for what, pattern in SECRET_VALUES]
 # Every secret name holds one of these (in the lower-cased source): cells without any skip the
 # AST walk, which is most cells.
-_HINT = re.compile(r"pass|pwd|secret|token|key|cred|jwt|bearer|cookie|auth")
+_HINT = re.compile(r"pw|pass|secret|token|key|cred|jwt|bearer|cookie|auth")
 _SCHEMES = re.compile(r"(?i)\b(?:bearer|basic|token)\b")
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}|\$\{?\w+\}?|%(?:\(\w+\))?s|<[^<>]*>|\*+|\.\.\.")
 _ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # "token" in set_tag("token", ...); no files
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
 _SKIP_TOKENS = {tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT}
@@ -50,6 +51,7 @@ class Finding:
     line: int
     why: str
     literal: bool = True
+    number: bool = False  # a numeric literal (a PIN): redacted, but promote does not refuse it
 
 
 def find_secrets(source: str, python: str | None = None) -> list[Finding]:
@@ -64,11 +66,14 @@ def find_secrets(source: str, python: str | None = None) -> list[Finding]:
 
 
 def value_findings(text: str) -> Iterator[Finding]:
-    """Text matching a secret value pattern (only its ``secret`` group, when it has one)."""
+    """Text matching a secret value pattern (only its ``secret`` group, when it has one);
+    a template placeholder there (``{password}``, ``$PW``, ``%s``, ``<password>``) is none."""
     for what, pattern in _VALUES:
         for match in pattern.finditer(text):
             group = "secret" if "secret" in pattern.groupindex else 0
             start, end = match.span(group)
+            if group and _PLACEHOLDER.fullmatch(text, start, end):
+                continue
             yield Finding(start, end, text.count("\n", 0, start) + 1, what, literal=False)
 
 
@@ -219,9 +224,11 @@ _HANDLERS = {
 
 
 def _is_literal_text(node: ast.AST) -> bool:
-    """A str/bytes constant or an f-string: what a secret is written as."""
-    constant = isinstance(node, ast.Constant) and isinstance(node.value, str | bytes)
-    return constant or isinstance(node, ast.JoinedStr)
+    """A str/bytes/number constant or an f-string: what a secret is written as."""
+    if isinstance(node, ast.JoinedStr):
+        return True
+    value = getattr(node, "value", None) if isinstance(node, ast.Constant) else None
+    return isinstance(value, str | bytes | int | float) and not isinstance(value, bool)
 
 
 def _holds_text(node: ast.expr) -> bool:
@@ -232,6 +239,8 @@ def _holds_text(node: ast.expr) -> bool:
         text = "".join(str(p) for p in parts)
         return bool(_SCHEMES.sub("", text).strip())
     value = node.value  # type: ignore[attr-defined]
+    if isinstance(value, int | float):
+        return True  # a numeric PIN or key
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     return bool(text.strip()) and text != REDACTED
 
@@ -301,7 +310,8 @@ def _char(source: str, starts: list[int], line: int, col: int) -> int:
 def _span(source: str, starts: list[int], node: ast.expr, why: str) -> Finding:
     start = _char(source, starts, node.lineno, node.col_offset)
     end = _char(source, starts, node.end_lineno or node.lineno, node.end_col_offset or 0)
-    return Finding(start, end, node.lineno, why)
+    number = isinstance(node, ast.Constant) and isinstance(node.value, int | float)
+    return Finding(start, end, node.lineno, why, number=number)
 
 
 def _by_value(source: str, nodes: list[tuple[ast.expr, str]], python: str) -> list[Finding]:

@@ -44,13 +44,16 @@ METRIC_TERMS: frozenset[str] = frozenset(
 # and promote refuses them in a notebook. A name is split into lower-case parts first (camelCase
 # and any punctuation separate parts: ``apiKey`` -> ``api_key``, ``X-Auth-Token`` ->
 # ``x_auth_token``). Terms match inside a part (``db_password``, ``oauthtoken``); erring towards
-# redaction, except for words that only contain a term (author, bypass, passes, tokenizer).
+# redaction, except for words that only contain a term (author, bypass, passes, tokenizer) and
+# short terms that also name ordinary things unless they end the name (``hf_token`` but not
+# ``token_pattern`` or ``max_tokens``; ``db_pass`` but not ``pass_rate``).
 SECRET_TERMS: tuple[str, ...] = (
     r"pass(?:word|wd|phrase)",  # password, passwd, passphrase, anywhere
-    r"(?<![a-z])pass(?![a-z])",  # pass as a part: db_pass
-    r"(?<![a-z])pwd?(?![a-z])",  # pwd, pw as a part: db_pw
+    r"(?<![a-z])pass$",  # db_pass, smtp_pass
+    r"(?<![a-z])pwd(?![a-z])",
+    r"(?<![a-z])pw$",  # db_pw
     r"secret",
-    r"token(?!iz|is|s(?![a-z]))",  # not tokenizer, tokenise, max_tokens
+    r"token(?:_(?:value|str|string))?$",  # access_token, hf_token, oauthtoken, token
     r"api_?key",
     r"(?:access|private|account|master|signing|encryption|client|license|ssh)_?key",
     r"(?<![a-z])creds?(?![a-z])",

@@ -48,12 +48,13 @@ def promote(
     from nbops.promote import data, gates
     from nbops.promote.manifest import Manifest, apply_changes, plan_changes
     from nbops.promote.render import render_pipeline
-    from nbops.promote.secrets import check_secrets
+    from nbops.promote.secrets import check_secret_artifacts, check_secrets
 
     source = Path(notebook)
     plan = parse_notebook(source, split=split)
     check_secrets(plan)  # first: later errors quote cells, and no file is written
     plan = infer_dataflow(plan)
+    check_secret_artifacts(plan)
     data.check_sources(plan, source.parent, [f for step in plan.steps for f in step.files])
     out_dir = Path(out if out is not None else layout.default_out(source, plan)).resolve()
     source_rel = layout.relative_path(source, out_dir)

@@ -18,6 +18,7 @@ import re
 
 from nbops.capture.code_secrets import NOT_SECRET_PRAGMA, find_secrets, value_findings
 from nbops.capture.redact import env_name, redact_code, secret_path
+from nbops.capture.vocab import is_secret_name
 from nbops.errors import NotebookError
 from nbops.notebook.parse import cell_error
 from nbops.notebook.plan import Cell, Plan
@@ -35,6 +36,26 @@ def check_secrets(plan: Plan) -> None:
                 raise _parameter_error(plan, plan.parameters_cell, name, where)
     for cell in [*plan.setup, *(c for step in plan.steps for c in step.cells)]:
         _check_cell(plan, cell)
+
+
+def check_secret_artifacts(plan: Plan) -> None:
+    """A secret-named variable one step makes and a later step reads would be saved to
+    ``artifacts/`` and DVC's cache (and pushed to its remote): refused, naming both steps."""
+    for step in plan.steps:
+        for artifact in step.inputs:
+            if not is_secret_name(artifact.name):
+                continue
+            variable = env_name([artifact.name])
+            raise NotebookError(
+                f"{plan.notebook}: `{artifact.name}` is made in step {artifact.producer!r} and "
+                f"read in step {step.name!r}; it would be saved between them in artifacts/ and "
+                "DVC's cache like any variable, and it looks like a secret",
+                fix=f'read it again in step {step.name!r} (`{artifact.name} = os.environ["'
+                f'{variable}"]`), or rename it if it is not a secret',
+                path=plan.notebook,
+                step=step.name,
+                name=artifact.name,
+            )
 
 
 def _parameter_error(plan: Plan, cell: Cell, name: str, path: list[str]) -> NotebookError:
@@ -57,6 +78,7 @@ def _check_cell(plan: Plan, cell: Cell) -> None:
     # markdown and raw cells are copied too: only credentials by their look
     code = cell.kind == "code"
     found = find_secrets(cell.source) if code else list(value_findings(cell.source))
+    found = [f for f in found if not f.number]  # `token_budget = 100`: not a credential
     if not found:
         return
     first = found[0]
