@@ -134,8 +134,14 @@ FROM_ENV = {
 EXPLICIT = {"params_flag": ("R8_FLAG", "blob = {'auth': {'token': os.environ['R8_FLAG']}}")}
 # (case, env var, cell): cells that fail or warn with a secret in the message
 FAILING = {
-    "error_env": ("R8_DB_PASSWORD", "raise RuntimeError('login failed: ' + os.environ['R8_DB_PASSWORD'])"),
-    "error_url": ("R8_DSN", "raise ConnectionError('no route to pg://u:' + os.environ['R8_DSN'] + '@h')"),
+    "error_env": (
+        "R8_DB_PASSWORD",
+        "raise RuntimeError('login failed: ' + os.environ['R8_DB_PASSWORD'])",
+    ),
+    "error_url": (
+        "R8_DSN",
+        "raise ConnectionError('no route to pg://u:' + os.environ['R8_DSN'] + '@h')",
+    ),
     "error_pair": ("R8_PLAIN", "raise ValueError('rejected password=' + os.environ['R8_PLAIN'])"),
 }
 WARNING = ("R8_API_TOKEN", "broken = Broken().fit()")
