@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from nbops import dvc
-from nbops.errors import NotebookError
+from nbops.errors import NotebookError, UsageError
 from nbops.notebook.plan import Plan
 from nbops.project_paths import Escape, escape, files_under
 from nbops.promote.layout import MANIFEST, RUNTIME_DIRS, STEPS_DIR, is_inside, outermost
@@ -97,6 +97,20 @@ def check_targets(out_dir: Path, paths: list[str]) -> None:
                 file=rel,
                 link=str(problem.link),
             )
+
+
+def check_out(out: Path, notebook_dir: Path) -> None:
+    """Refuse an output folder that reads as inside the project but leads out of it through
+    a symlink (``--out data/etc/x`` with ``data/etc -> /etc``): promote would write there."""
+    problem = escape(out, project_root(notebook_dir))
+    if problem is not None and problem.link != problem.path:
+        raise UsageError(
+            f"--out {out}: {problem.describe(str(out))}; promote writes only inside the project",
+            fix="pass --out a folder inside the project (the default is pipelines/NAME next to "
+            "the notebook)",
+            path=str(out),
+            link=str(problem.link),
+        )
 
 
 def project_root(notebook_dir: Path) -> Path:
