@@ -25,15 +25,18 @@ import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nbops.capture.vocab import REDACTED, SECRET_VALUES, is_secret_key, is_secret_name
+from nbops.capture.vocab import (
+    REDACTED,
+    SECRET_HINT,
+    SECRET_VALUES,
+    is_secret_key,
+    is_secret_name,
+)
 
 NOT_SECRET_PRAGMA = "nbops: not-secret"
 # Calls whose first argument names what is looked up, not a value: os.environ.get("TOKEN", ...)
 _LOOKUPS = frozenset({"get", "getenv", "get_secret", "get_password", "getpass", "pop", "input"})
-_VALUES = [(what, re.compile(pattern)) for what, pattern in SECRET_VALUES]
-# Every secret name holds one of these (in the lower-cased source): cells without any skip the
-# AST walk, which is most cells.
-_HINT = re.compile(r"pw|pass|secret|token|key|cred|jwt|bearer|cookie|auth")
+_VALUES = [(what, needles, re.compile(pattern)) for what, needles, pattern in SECRET_VALUES]
 _SCHEMES = re.compile(r"(?i)\b(?:bearer|basic|token)\b")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}|\$\{?\w+\}?|%(?:\(\w+\))?s|<[^<>]*>|\*+|\.\.\.")
 _ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # "token" in set_tag("token", ...); no files
@@ -57,7 +60,7 @@ class Finding:
 def find_secrets(source: str, python: str | None = None) -> list[Finding]:
     """Every secret in ``source``, sorted, without overlaps (an outer literal wins)."""
     found = list(value_findings(source))
-    if _HINT.search(source.lower()):
+    if SECRET_HINT.search(source.lower()):  # most cells hold no such word: no AST walk
         found += _bound_findings(source, python)
     return merge_findings(found)
 
@@ -68,7 +71,10 @@ def find_secrets(source: str, python: str | None = None) -> list[Finding]:
 def value_findings(text: str) -> Iterator[Finding]:
     """Text matching a secret value pattern (only its ``secret`` group, when it has one);
     a template placeholder there (``{password}``, ``$PW``, ``%s``, ``<password>``) is none."""
-    for what, pattern in _VALUES:
+    lowered = text.lower()
+    for what, needles, pattern in _VALUES:
+        if not any(needle in lowered for needle in needles):
+            continue
         for match in pattern.finditer(text):
             group = "secret" if "secret" in pattern.groupindex else 0
             start, end = match.span(group)
@@ -84,8 +90,13 @@ def _bound_findings(source: str, python: str | None) -> list[Finding]:
     tree = _parse(source)
     if tree is not None:
         starts = _line_starts(source)
-        nodes = _SecretLiterals().visit_tree(tree)
-        found = [_span(source, starts, node, why) for node, why in nodes]
+        visitor = _SecretLiterals()
+        for stmt in tree.body:  # only statements whose text holds a secret-looking word
+            end = stmt.end_lineno or stmt.lineno
+            text = source[starts[stmt.lineno - 1] : starts[end] if end < len(starts) else None]
+            if SECRET_HINT.search(text.lower()):
+                visitor.visit_tree(stmt)
+        found = [_span(source, starts, node, why) for node, why in visitor.found]
     else:  # IPython syntax: what the translation says is secret, and NAME = "..." patterns
         found = _by_tokens(source)
         if python is not None and (translated := _parse(python)) is not None:

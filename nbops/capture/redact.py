@@ -116,9 +116,14 @@ def redact_code(source: str, python: str | None = None) -> str:
 def secret_env_values(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """Values of environment variables whose names look secret (longest first)."""
     env = os.environ if environ is None else environ
+    return _secret_values(tuple(env.items()))
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_values(items: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     values = {
         value
-        for name, value in env.items()
+        for name, value in items
         if len(value) >= ENV_MIN_LENGTH and name not in ENV_NOT_SECRET and is_secret_name(name)
     }
     return tuple(sorted(values, key=lambda v: (-len(v), v)))
