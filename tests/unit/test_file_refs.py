@@ -98,3 +98,13 @@ def test_the_cap_is_a_setting(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.nbops]\nhash_max_mb = 512\n")
     assert load_config(tmp_path, env={}).hash_max_mb == 512.0
     assert load_config(tmp_path, env={"NBOPS_HASH_MAX_MB": "1"}).hash_max_mb == 1.0
+
+
+def test_the_session_hands_the_setting_to_every_capture(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from nbops.session import Session
+
+    config = replace(load_config(tmp_path, env={}), hash_max_mb=0.5)
+    capture = Session(config).capture("x = 1\n", {}, CaptureOptions(), raw="x = 1\n")
+    assert capture.hash_limit == 512 * 1024
