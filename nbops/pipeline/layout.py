@@ -35,17 +35,19 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def require_pipeline(folder: Path, command: str) -> Path:
-    """``folder`` resolved, if it is a promoted pipeline (it holds ``params.yaml`` or
-    ``dvc.yaml``); else a UsageError that says what is missing, not what is in a file."""
+def require_pipeline(
+    folder: Path, command: str, markers: tuple[str, ...] = (PARAMS_FILE, DVC_FILE)
+) -> Path:
+    """``folder`` resolved, if it is a folder holding one of ``markers``; else a UsageError
+    that says what is missing, not what is wrong inside a file it does not have."""
     path = Path(folder).resolve()
     problem = ""
     if not path.exists():
         problem = f"{path} does not exist"
     elif not path.is_dir():
         problem = f"{path} is a file, not a pipeline folder"
-    elif not (path / PARAMS_FILE).is_file() and not (path / DVC_FILE).is_file():
-        problem = f"{path} is not a promoted pipeline (it has no {PARAMS_FILE} or {DVC_FILE})"
+    elif markers and not any((path / marker).is_file() for marker in markers):
+        problem = f"{path} is not a promoted pipeline (it has no {' or '.join(markers)})"
     if problem:
         raise UsageError(
             f"{command}: {problem}",

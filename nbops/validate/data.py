@@ -103,7 +103,7 @@ def validate_data(
     from nbops.pipeline.layout import read_params, require_pipeline
 
     start = time.time()
-    folder = require_pipeline(Path(folder), "nbops validate data")
+    folder = require_pipeline(Path(folder), "nbops validate data", markers=())  # schema.yaml: below
     schemas = read_contract(folder)
     profiles = read_profile(folder)
     thresholds = drift.DriftThresholds.from_params(read_params(folder))

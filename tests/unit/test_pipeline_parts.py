@@ -239,6 +239,8 @@ def test_validate_on_something_that_is_not_a_pipeline_says_so(
     (tmp_path / "f").write_text("x\n")
     assert main(["validate", kind, str(target[where])]) == UsageError.exit_code
     err = capsys.readouterr().err
-    assert "params.yaml has no" not in err and "schema.yaml does not exist" not in err
+    assert "params.yaml has no" not in err
     expected = {"missing": "does not exist", "empty": "not a promoted pipeline", "file": "a file"}
+    if kind == "data":  # an empty folder lacks what validate data reads: its contract
+        expected["empty"] = "schema.yaml does not exist"
     assert expected[where] in err and "nbops promote" in err and "Traceback" not in err
