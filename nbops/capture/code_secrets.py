@@ -13,18 +13,18 @@ anywhere. A line ending in ``# nbops: not-secret`` has no bound findings (a colu
 
 The AST gives exact spans. A cell with IPython syntax (``%time``, ``!cmd``) does not parse: its
 Python translation (``python``) then says which literal values are secret, and those values are
-found among the cell's string tokens; without one, ``NAME = "..."`` token patterns are used.
+found among the cell's string tokens; without one, ``NAME = "..."`` token patterns are used
+(:mod:`nbops.capture.code_tokens`).
 """
 
 from __future__ import annotations
 
 import ast
-import io
 import re
-import tokenize
 from collections.abc import Iterator
-from dataclasses import dataclass
 
+from nbops.capture.code_tokens import by_tokens, by_value
+from nbops.capture.findings import Finding, line_starts, merge_findings
 from nbops.capture.vocab import (
     REDACTED,
     SECRET_HINT,
@@ -40,21 +40,6 @@ _VALUES = [(what, needles, re.compile(pattern)) for what, needles, pattern in SE
 _SCHEMES = re.compile(r"(?i)\b(?:bearer|basic|token)\b")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}|\$\{?\w+\}?|%(?:\(\w+\))?s|<[^<>]*>|\*+|\.\.\.")
 _ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # "token" in set_tag("token", ...); no files
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
-_SKIP_TOKENS = {tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One secret in the source: characters ``start:end``; ``literal`` when the span is a whole
-    string literal (replaced by a quoted placeholder), else a piece of text inside one."""
-
-    start: int
-    end: int
-    line: int
-    why: str
-    literal: bool = True
-    number: bool = False  # a numeric literal (a PIN): redacted, but promote does not refuse it
 
 
 def find_secrets(source: str, python: str | None = None) -> list[Finding]:
@@ -89,7 +74,7 @@ def value_findings(text: str) -> Iterator[Finding]:
 def _bound_findings(source: str, python: str | None) -> list[Finding]:
     tree = _parse(source)
     if tree is not None:
-        starts = _line_starts(source)
+        starts = line_starts(source)
         visitor = _SecretLiterals()
         for stmt in tree.body:  # only statements whose text holds a secret-looking word
             end = stmt.end_lineno or stmt.lineno
@@ -98,9 +83,11 @@ def _bound_findings(source: str, python: str | None) -> list[Finding]:
                 visitor.visit_tree(stmt)
         found = [_span(source, starts, node, why) for node, why in visitor.found]
     else:  # IPython syntax: what the translation says is secret, and NAME = "..." patterns
-        found = _by_tokens(source)
+        found = by_tokens(source)
         if python is not None and (translated := _parse(python)) is not None:
-            found += _by_value(source, _SecretLiterals().visit_tree(translated), python)
+            found += by_value(
+                source, _secret_values(_SecretLiterals().visit_tree(translated), python)
+            )
     return [f for f in found if not _exempt(source, f)]
 
 
@@ -298,17 +285,6 @@ def _callee_name(func: ast.expr) -> str:
     return func.id if isinstance(func, ast.Name) else ""
 
 
-def _line_starts(source: str) -> list[int]:
-    """Character offset of each line's start, splitting where Python's tokenizer does."""
-    starts, at = [], 0
-    for match in _LINE.finditer(source):
-        if match.start() == len(source) and starts:
-            break
-        starts.append(at)
-        at = match.end()
-    return starts
-
-
 def _char(source: str, starts: list[int], line: int, col: int) -> int:
     """AST offsets are UTF-8 bytes within the line: count the characters they cover."""
     start = starts[line - 1]
@@ -318,6 +294,19 @@ def _char(source: str, starts: list[int], line: int, col: int) -> int:
     return start + len(text.encode("utf-8", "surrogatepass")[:col].decode("utf-8", "ignore"))
 
 
+def _secret_values(nodes: list[tuple[ast.expr, str]], python: str) -> dict[object, str]:
+    """Literal value (an f-string: its text) -> why it is secret."""
+    starts = line_starts(python)
+    found: dict[object, str] = {}
+    for node, why in nodes:
+        if isinstance(node, ast.Constant):
+            found[node.value] = why
+        else:
+            span = _span(python, starts, node, why)
+            found[python[span.start : span.end]] = why
+    return found
+
+
 def _span(source: str, starts: list[int], node: ast.expr, why: str) -> Finding:
     start = _char(source, starts, node.lineno, node.col_offset)
     end = _char(source, starts, node.end_lineno or node.lineno, node.end_col_offset or 0)
@@ -325,101 +314,8 @@ def _span(source: str, starts: list[int], node: ast.expr, why: str) -> Finding:
     return Finding(start, end, node.lineno, why, number=number)
 
 
-def _by_value(source: str, nodes: list[tuple[ast.expr, str]], python: str) -> list[Finding]:
-    """String tokens of ``source`` whose value is a literal found secret in ``python``."""
-    secret: dict[object, str] = {}
-    starts = _line_starts(python)
-    for node, why in nodes:
-        if isinstance(node, ast.Constant):
-            secret[node.value] = why
-        else:  # an f-string: its text
-            span = _span(python, starts, node, why)
-            secret[python[span.start : span.end]] = why
-    found = []
-    for tok, start, end in _string_tokens(source):
-        why = secret.get(tok.string) or secret.get(_literal(tok.string))
-        if why:
-            found.append(Finding(start, end, tok.start[0], why))
-    return found
-
-
-def _literal(text: str) -> object:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-
-
-def _by_tokens(source: str) -> list[Finding]:
-    """For source that does not parse: ``NAME = "..."``, ``NAME += "..."``, ``NAME: "..."``,
-    ``"name": "..."`` (implicitly concatenated literals included)."""
-    tokens = list(_significant(source))
-    starts = _line_starts(source)
-    found = []
-    for i, tok in enumerate(tokens[:-1]):
-        at = i + 1
-        if _op(tokens, at, ":") and _op(tokens, at + 2, "="):  # annotated: token: str = "..."
-            at += 2
-        if not _op(tokens, at, "=", ":", "+=", ":=") or at + 1 >= len(tokens):
-            continue
-        if tokens[at + 1].type != tokenize.STRING or not _token_secret(tok):
-            continue
-        end = at + 1
-        while end + 1 < len(tokens) and tokens[end + 1].type == tokenize.STRING:
-            end += 1
-        first, last = tokens[at + 1], tokens[end]
-        start = starts[first.start[0] - 1] + first.start[1]
-        stop = starts[last.end[0] - 1] + last.end[1]
-        found.append(Finding(start, stop, first.start[0], f"bound to {tok.string!r}"))
-    return found
-
-
-def _significant(source: str) -> Iterator[tokenize.TokenInfo]:
-    """Tokens as far as the source tokenizes (an unfinished cell still gives its first part)."""
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type not in _SKIP_TOKENS:
-                yield tok
-    except (tokenize.TokenError, SyntaxError):
-        return
-
-
-def _string_tokens(source: str) -> Iterator[tuple[tokenize.TokenInfo, int, int]]:
-    starts = _line_starts(source)
-    for tok in _significant(source):
-        if tok.type == tokenize.STRING:
-            start = starts[tok.start[0] - 1] + tok.start[1]
-            yield tok, start, starts[tok.end[0] - 1] + tok.end[1]
-
-
-def _op(tokens: list[tokenize.TokenInfo], at: int, *ops: str) -> bool:
-    return at < len(tokens) and tokens[at].type == tokenize.OP and tokens[at].string in ops
-
-
-def _token_secret(tok: tokenize.TokenInfo) -> bool:
-    if tok.type == tokenize.NAME:
-        return is_secret_name(tok.string)
-    if tok.type == tokenize.STRING:  # a dict key: "api_key": ...
-        return is_secret_name(tok.string.strip("\"'"))
-    return False
-
-
-# ---------------------------------------------------------------- merging
-
-
 def _exempt(source: str, finding: Finding) -> bool:
     """A bound finding on a line marked ``# nbops: not-secret``."""
     end = source.find("\n", finding.start)
     line = source[source.rfind("\n", 0, finding.start) + 1 : len(source) if end < 0 else end]
     return NOT_SECRET_PRAGMA in line
-
-
-def merge_findings(found: list[Finding]) -> list[Finding]:
-    """Sorted, without overlaps: a finding inside an earlier one (a key inside a secret
-    literal) is covered by it."""
-    kept: list[Finding] = []
-    for finding in sorted(found, key=lambda f: (f.start, -f.end)):
-        if kept and finding.start < kept[-1].end:
-            continue  # inside (or overlapping) the one before: already covered
-        kept.append(finding)
-    return kept

@@ -24,7 +24,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from nbops.capture.code_secrets import Finding, find_secrets, merge_findings, value_findings
+from nbops.capture.code_secrets import find_secrets, value_findings
+from nbops.capture.findings import Finding, merge_findings
 from nbops.capture.vocab import (
     ENV_MIN_LENGTH,
     ENV_NOT_SECRET,
