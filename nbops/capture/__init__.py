@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import math
 import time
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ class Capture:
         self.options = options
         self.root = root
         self.file_cache = file_cache
-        self.hash_limit = int(hash_max_mb * 2**20)  # bigger files: not hashed on this thread
+        self.hash_limit = _hash_limit(hash_max_mb)  # bigger files: not hashed on this thread
         self.scan = scan_cell(code)
         raw = code if raw_code is None else raw_code
         source = redact_code(raw, python=code)  # no literal secrets
@@ -181,6 +182,15 @@ class Capture:
             return None
         self.record.model = ModelRef(variable=var, flavor="sklearn", class_name=type(est).__name__)
         return {"model": est, "input_example": nsp.input_example(self.ns, self.scan, var)}
+
+
+def _hash_limit(mb: float) -> int | None:
+    """Bytes from ``hash_max_mb``: ``inf`` is no cap, a negative size 0; NaN the default."""
+    if math.isnan(mb):
+        mb = DEFAULT_HASH_MAX_MB
+    if mb == math.inf:
+        return None
+    return int(max(mb, 0.0) * 2**20)
 
 
 def _secret_param(est: Any) -> str:

@@ -108,3 +108,13 @@ def test_the_session_hands_the_setting_to_every_capture(tmp_path: Path) -> None:
     config = replace(load_config(tmp_path, env={}), hash_max_mb=0.5)
     capture = Session(config).capture("x = 1\n", {}, CaptureOptions(), raw="x = 1\n")
     assert capture.hash_limit == 512 * 1024
+
+
+def test_odd_settings_never_break_the_cell(tmp_path: Path) -> None:
+    options = CaptureOptions()
+    limits = {
+        value: Capture("x = 1\n", {}, options, root=tmp_path, hash_max_mb=value).hash_limit
+        for value in (float("inf"), float("nan"), -5.0, 0.0)
+    }
+    assert limits[float("inf")] is None  # no cap
+    assert list(limits.values())[1:] == [64 * 2**20, 0, 0]  # NaN: the default; <= 0: never
