@@ -42,6 +42,7 @@ class Config:
     auto: bool = True  # infer params/metrics/data from the cell (``--no-auto`` turns it off)
     flush_timeout: float = 30.0  # seconds to wait at exit for pending writes
     notebook: str = ""  # the notebook path when nothing else finds it
+    hash_max_mb: float = 64.0  # files above this are not md5-hashed on a cell's thread
 
     @property
     def state_dir(self) -> Path:

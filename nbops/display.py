@@ -150,7 +150,7 @@ def format_data(ref: DataRef) -> str:
     if ref.shape:
         text += " [" + "×".join(str(n) for n in ref.shape) + "]"
     text += f" {ref.short}"
-    if not ref.fingerprint and ref.note:
+    if ref.note and (not ref.fingerprint or ref.short == "size+mtime"):
         text += f" ({_truncate(ref.note, MAX_VALUE)})"
     return text
 

@@ -5,7 +5,13 @@ the raw value buffers read in place, so a 1 GB frame costs about one numpy pass 
 content (the last row counts) and deterministic across processes and machines (no ``hash()``,
 ids or pickles). Buffers are cut into fixed 16 MB leaves whose digests enter the stream, so the
 result never depends on threading, Arrow chunking or memory layout. Floats are hashed as bytes
-(``-0.0 != 0.0``, NaN payloads count). This module walks frames and arrays and owns the stream;
+(``-0.0 != 0.0``, NaN payloads count: canonicalising NaNs would cost a second pass over every
+float column, twice the time of the hash itself; ``df.fillna(np.nan)`` makes them canonical).
+Index labels are content, not representation: a ``RangeIndex`` and an int64 ``Index`` holding
+the same labels (``df.equals`` says equal) fingerprint alike, hashed as the range's header,
+so neither is materialised (an int64 index is checked against a range only when its first,
+second and last labels and its length fit one). This module walks frames and arrays and owns
+the stream;
 Arrow data and plain Python values are encoded by :mod:`nbops.arrowhash`. Files: md5 in
 :mod:`nbops.filehash`, re-exported here.
 """
@@ -25,7 +31,7 @@ from nbops.filehash import FileHashCache, fingerprint_file
 
 __all__ = ["FileHashCache", "describe", "fingerprint", "fingerprint_file", "is_data"]
 
-_VERSION = b"nbops-fingerprint-1"  # bump when the byte stream changes
+_VERSION = b"nbops-fingerprint-2"  # bump when the byte stream changes (2: ranges by labels)
 _SEGMENT = 16 << 20  # leaf size of the tree hash: part of the definition, never tune it
 _PARALLEL_BYTES = 64 << 20  # below this a thread pool costs more than it saves
 _BLOCK = 8 << 20  # bytes copied at a time when hashing a strided array
@@ -272,8 +278,9 @@ def _hash_index(idx: Any, sink: _Sink, what: str = "index") -> None:
 
     names = list(idx.names)
     try:
-        if isinstance(idx, pd.RangeIndex):  # header only: never materialise a RangeIndex
-            sink.lit("RangeIndex", names, idx.start, idx.stop, idx.step)
+        labels = _as_range(idx, pd)
+        if labels is not None:  # header only: never materialise a RangeIndex
+            sink.lit("RangeIndex", names, *labels)
         elif isinstance(idx, pd.MultiIndex):  # level values, not codes: unused levels don't count
             sink.lit("MultiIndex", names, len(idx))
             for level in range(idx.nlevels):
@@ -283,6 +290,42 @@ def _hash_index(idx: Any, sink: _Sink, what: str = "index") -> None:
             _hash_values(idx, sink)
     except FingerprintError as exc:
         raise fingerprint_error(idx, f"{what}: {exc.reason}") from exc
+
+
+def _as_range(idx: Any, pd: Any) -> tuple[int, int, int] | None:
+    """(first, step, length) when the index's labels are an arithmetic run of ints (a
+    RangeIndex, or an int64 Index equal to one), canonical for 0 and 1 labels; else None."""
+    import numpy as np
+
+    n = len(idx)
+    if isinstance(idx, pd.RangeIndex):
+        first, step = int(idx.start), int(idx.step)
+    elif type(idx) is pd.Index and idx.dtype == np.dtype("int64"):
+        values = idx.to_numpy(copy=False)
+        first = int(values[0]) if n else 0
+        step = int(values[1]) - first if n > 1 else 1
+        if n > 1 and (step == 0 or int(values[-1]) != first + step * (n - 1)):
+            return None  # O(1) for almost every index that is not a range
+        if n > 2 and not _is_arithmetic(values, first, step):
+            return None
+    else:
+        return None
+    if n <= 1:
+        first, step = (first if n else 0), 1
+    return first, step, n
+
+
+def _is_arithmetic(values: Any, first: int, step: int) -> bool:
+    """``values == first + step * arange(n)``, compared in blocks (no n-sized temporary)."""
+    import numpy as np
+
+    block = _BLOCK // 8
+    for start in range(0, len(values), block):
+        stop = min(start + block, len(values))
+        expected = np.arange(first + step * start, first + step * stop, step, dtype=np.int64)
+        if not np.array_equal(values[start:stop], expected):
+            return False
+    return True
 
 
 def _hash_values(values: Any, sink: _Sink) -> None:

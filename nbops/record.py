@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 SCHEMA_VERSION = 1
+# A file identified by size and mtime only (too big to hash on the cell's thread): not content
+STAT_PREFIX = "stat:"
 
 Status = Literal["RUNNING", "FINISHED", "FAILED", "KILLED"]
 Role = Literal["input", "output"]
@@ -27,7 +29,9 @@ class DataRef:
     name: str  # variable name, or a file path relative to the project root
     role: Role
     kind: str  # "DataFrame", "Series", "ndarray", "file", or another type name
-    fingerprint: str | None = None  # None: could not be fingerprinted ("unhashed")
+    # "xxh128:..." (data), "md5:..." (files), "stat:<size>-<mtime_ns>" (a file too big to hash
+    # on the cell's thread, see ``note``); None: could not be fingerprinted ("unhashed")
+    fingerprint: str | None = None
     shape: list[int] | None = None
     columns: dict[str, str] | None = None  # column name -> dtype
     size: int | None = None  # bytes, for files
@@ -38,6 +42,8 @@ class DataRef:
         """The first 8 hex digits of the fingerprint, for summaries."""
         if not self.fingerprint:
             return "unhashed"
+        if self.fingerprint.startswith(STAT_PREFIX):
+            return "size+mtime"
         return self.fingerprint.split(":", 1)[-1][:8]
 
 

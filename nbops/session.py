@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from nbops.capture import Capture, CaptureOptions
 from nbops.capture import context as ctx
 from nbops.capture.frontend import delivers_at_cell_end
+from nbops.capture.namespace import STAT_PREFIX, complete_file_hashes
 from nbops.config import Config, load_config
 from nbops.fingerprint import FileHashCache
 from nbops.record import RunRecord
@@ -129,6 +130,7 @@ class Session:
             root=self.config.project_root,
             file_cache=self.file_cache,
             raw_code=raw,
+            hash_max_mb=self.config.hash_max_mb,
         )
 
     def commit(
@@ -259,6 +261,12 @@ def complete_context(record: RunRecord, config: Config) -> bool:
     root = Path(partial.project_root) if partial.project_root else config.project_root
     notebook = (partial.notebook, partial.notebook_source)
     record.context = ctx.build_context(root, set(partial.packages), notebook)
+    if any(
+        ref.kind == "file" and (ref.fingerprint or "").startswith(STAT_PREFIX)
+        for ref in record.data
+    ):
+        # files too big to hash on the cell's thread: their md5, now, if still unchanged
+        complete_file_hashes(record, root, FileHashCache(config.state_dir / "filehash.db"))
     if not record.store:
         record.experiment = record.experiment or experiment_for(partial.notebook, config)
     return True

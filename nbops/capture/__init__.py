@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import math
 import time
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ from typing import Any
 
 from nbops.capture import namespace as nsp
 from nbops.capture.collector import ACTIVE, Collector
-from nbops.capture.redact import redact_code, redact_params
+from nbops.capture.redact import redact_code, redact_record, secret_path
 from nbops.capture.scan import CellScan, scan_cell
+from nbops.filehash import DEFAULT_HASH_MAX_MB
 from nbops.fingerprint import FileHashCache
 from nbops.record import ModelRef, RunRecord, Status
 
@@ -58,13 +60,16 @@ class Capture:
         root: Path,
         file_cache: FileHashCache | None = None,
         raw_code: str | None = None,
+        hash_max_mb: float = DEFAULT_HASH_MAX_MB,
     ) -> None:
         self.ns = ns
         self.options = options
         self.root = root
         self.file_cache = file_cache
+        self.hash_limit = _hash_limit(hash_max_mb)  # bigger files: not hashed on this thread
         self.scan = scan_cell(code)
-        source = redact_code(code if raw_code is None else raw_code)  # no literal secrets
+        raw = code if raw_code is None else raw_code
+        source = redact_code(raw, python=code)  # no literal secrets
         self.record = RunRecord(
             name=options.name,
             experiment=options.experiment,
@@ -102,7 +107,7 @@ class Capture:
         self._guard("explicit values", self._explicit)
         if error is None and self.options.log_model:
             payload = self._guard("model", self._model)
-        record.params = redact_params(record.params)
+        redact_record(record, code=False)  # params, tags, error, warnings (code: above)
         return record, payload
 
     def _looked_at(self) -> CellScan:
@@ -131,7 +136,11 @@ class Capture:
         outputs = nsp.changed_data(self.ns, self._looked_at(), before, extra)
         if not self.options.auto:
             outputs = [d for d in outputs if d.name in extra]
-        files = nsp.file_refs(before, self.root, self.file_cache) if self.options.auto else []
+        files = (
+            nsp.file_refs(before, self.root, self.file_cache, self.hash_limit)
+            if self.options.auto
+            else []
+        )
         self.record.data = [*before.data.values(), *outputs, *files]
         for ref in self.record.data:
             if ref.fingerprint is None and ref.note:
@@ -163,8 +172,34 @@ class Capture:
         if var is None or (not explicit and not self.options.auto):
             return None
         est = self.ns[var]
+        secret = _secret_param(est)
+        if secret:
+            self.record.warnings.append(
+                f"model {var} not logged: its parameter {secret!r} holds a secret, which the "
+                "pickled model would carry; let the estimator read it from the environment "
+                "where it runs, or use --no-model"
+            )
+            return None
         self.record.model = ModelRef(variable=var, flavor="sklearn", class_name=type(est).__name__)
         return {"model": est, "input_example": nsp.input_example(self.ns, self.scan, var)}
+
+
+def _hash_limit(mb: float) -> int | None:
+    """Bytes from ``hash_max_mb``: ``inf`` is no cap, a negative size 0; NaN the default."""
+    if math.isnan(mb):
+        mb = DEFAULT_HASH_MAX_MB
+    if mb == math.inf:
+        return None
+    return int(max(mb, 0.0) * 2**20)
+
+
+def _secret_param(est: Any) -> str:
+    """The first parameter of ``est`` (nested ones too) that holds a secret, or ""."""
+    try:
+        params = est.get_params(deep=True)
+    except Exception:
+        return ""
+    return next((str(k) for k, v in params.items() if secret_path(v, str(k))), "")
 
 
 def _status(error: BaseException | None) -> tuple[Status, str | None]:

@@ -16,10 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from nbops.capture.scan import CellScan
-from nbops.capture.vocab import RANDOM_ONLY_WHEN, SEEDED_FUNCTIONS, is_metric_name
+from nbops.capture.vocab import (
+    RANDOM_ONLY_WHEN,
+    REDACTED,
+    SEEDED_FUNCTIONS,
+    is_metric_name,
+    is_secret_name,
+)
 from nbops.errors import FingerprintError
+from nbops.filehash import cached_fingerprint
 from nbops.fingerprint import FileHashCache, describe, fingerprint, fingerprint_file, is_data
-from nbops.record import DataRef, Role
+from nbops.project_paths import escape
+from nbops.record import STAT_PREFIX, DataRef, Role, RunRecord
 
 _SKIP = {"In", "Out", "exit", "quit", "get_ipython"}
 
@@ -88,8 +96,16 @@ def _stat(path: str) -> tuple[int, int] | None:
     return (st.st_size, st.st_mtime_ns) if os.path.isfile(path) else None
 
 
-def file_refs(before: Before, root: Path, cache: FileHashCache | None) -> list[DataRef]:
-    """Files named in the cell: read (existed, unchanged) or written (new or modified)."""
+def file_refs(
+    before: Before, root: Path, cache: FileHashCache | None, limit: int | None = None
+) -> list[DataRef]:
+    """Files named in the cell: read (existed, unchanged) or written (new or modified).
+
+    A file is hashed (md5) here, on the cell's thread, only up to ``limit`` bytes (config
+    ``hash_max_mb``) unless the hash cache already knows it; a bigger one gets a size+mtime
+    identity (``stat:<size>-<mtime_ns>``) and a note, and :func:`complete_file_hashes` can hash
+    it later off the cell's thread. A file that resolves outside the project is not read.
+    """
     refs = []
     for path, prior in before.files.items():
         now = _stat(path)
@@ -97,20 +113,80 @@ def file_refs(before: Before, root: Path, cache: FileHashCache | None) -> list[D
             continue
         role: Role = "input" if prior == now else "output"
         ref = DataRef(name=relative_name(path, root), role=role, kind="file", size=now[0])
-        try:
-            ref.fingerprint = fingerprint_file(path, cache)
-        except OSError as exc:
-            ref.note = f"unreadable: {exc.strerror or exc}"
+        ref.fingerprint, ref.note = _file_identity(path, now, root, cache, limit)
         refs.append(ref)
     return refs
 
 
-def relative_name(path: str, root: Path) -> str:
-    full = Path(path).resolve()
+def _file_identity(
+    path: str, now: tuple[int, int], root: Path, cache: FileHashCache | None, limit: int | None
+) -> tuple[str | None, str]:
+    outside = escape(Path(path), root)
+    if outside is not None:
+        shown = relative_name(path, root)
+        return None, (
+            f"not hashed: {outside.describe(shown)}; copy the file into the project to track "
+            "its content"
+        )
     try:
-        return full.relative_to(root).as_posix()
-    except ValueError:
-        return full.as_posix()
+        if limit is None or now[0] <= limit:
+            return fingerprint_file(path, cache), ""
+        cached = cached_fingerprint(path, cache)
+    except OSError as exc:
+        return None, f"unreadable: {exc.strerror or exc}"
+    if cached is not None:
+        return cached, ""
+    size, mtime_ns = now
+    return stat_identity(size, mtime_ns), (
+        f"not hashed on the cell's thread: {_size(size)} is above hash_max_mb = "
+        f"{limit / 2**20:.4g} ([tool.nbops]); identified by size and modification time"
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.3g} GB" if n >= 2**30 else f"{n / 2**20:.3g} MB"
+
+
+def stat_identity(size: int, mtime_ns: int) -> str:
+    return f"{STAT_PREFIX}{size}-{mtime_ns}"
+
+
+def complete_file_hashes(
+    record: RunRecord, root: Path, cache: FileHashCache | None, limit: int | None = None
+) -> int:
+    """Replace the size+mtime identities of ``record``'s files by their md5, for files still
+    unchanged (same size and mtime) and up to ``limit`` bytes; returns how many were hashed.
+
+    For the writer thread, before delivery: the cell never waits for it. The hash also lands
+    in the cache, so the next cell that names the file gets the md5 at once.
+    """
+    done = 0
+    for ref in record.data:
+        fingerprint = ref.fingerprint or ""
+        if ref.kind != "file" or not fingerprint.startswith(STAT_PREFIX):
+            continue
+        path = Path(ref.name) if Path(ref.name).is_absolute() else root / ref.name
+        now = _stat(str(path))
+        too_big = limit is not None and now is not None and now[0] > limit
+        if now is None or stat_identity(*now) != fingerprint or too_big:
+            continue
+        try:
+            ref.fingerprint = fingerprint_file(path, cache)
+        except OSError:
+            continue
+        ref.note = "hashed after the cell ran (above hash_max_mb)"
+        done += 1
+    return done
+
+
+def relative_name(path: str, root: Path) -> str:
+    """The path as the user wrote it, relative to the project root when inside it."""
+    for full in (Path(os.path.abspath(path)), Path(path).resolve()):
+        try:
+            return full.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return Path(path).resolve().as_posix()
 
 
 def is_estimator(obj: Any) -> bool:
@@ -253,4 +329,16 @@ def input_example(ns: Mapping[str, Any], scan: CellScan, var: str) -> Any:
         return None
     head = getattr(source, "head", None)
     rows = head(5) if callable(head) else source[:5]
-    return rows.copy()
+    return _blank_secret_columns(rows.copy())
+
+
+def _blank_secret_columns(rows: Any) -> Any:
+    """The input example is stored with the model: values of a column named like a secret
+    (``password``) are replaced (text by ``***redacted***``, numbers by 0); names and types stay."""
+    for column in list(getattr(rows, "columns", [])):
+        if not is_secret_name(str(column)):
+            continue
+        values = rows[column]
+        text = getattr(values.dtype, "kind", "O") in "OSUT" or "str" in str(values.dtype)
+        rows[column] = REDACTED if text else values * 0
+    return rows

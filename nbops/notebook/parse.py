@@ -39,6 +39,7 @@ SPLITS = ("tags", "headings")
 IMPLICIT_STEP = "prepare"
 _TRACK_MAGIC = re.compile(r"%%track(\s.*)?")
 _LOAD_EXT = re.compile(r"%(re)?load_ext\s+nbops\s*")
+_LINES = re.compile(r"\r\n|\r|\n")
 _H2 = re.compile(r"^##[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _MODIFIERS = ("prev", "metrics")  # tags that say something about the cell's step
 _PLAIN = (type(None), bool, int, float, str)
@@ -145,6 +146,14 @@ def _parts(node: Any, index: int, plan: Plan) -> tuple[str, str, list[str]]:
         problem = f"its metadata.tags is {raw_tags!r}, not a list of tags"
     elif not isinstance(source, str):
         problem = f"its source is {type(source).__name__}, not text"
+    if not problem and isinstance(source, str) and (broken := _unencodable(source)):
+        raise NotebookError(
+            f"{plan.notebook}, cell {index + 1}: {broken}",
+            fix="delete the character in Jupyter, or the \\udXXX escape in the notebook's JSON, "
+            "then promote again",
+            path=plan.notebook,
+            cell=index + 1,
+        )
     if problem:
         raise NotebookError(
             f"{plan.notebook}, cell {index + 1}: {problem}",
@@ -155,6 +164,21 @@ def _parts(node: Any, index: int, plan: Plan) -> tuple[str, str, list[str]]:
         )
     tags = list(dict.fromkeys(t for t in raw_tags or [] if isinstance(t, str)))
     return cell_type, source, tags
+
+
+def _unencodable(source: str) -> str:
+    """Why the text cannot be written as UTF-8 (a lone surrogate from a broken ``\\ud800``
+    escape in the JSON), or ""."""
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = source.count("\n", 0, exc.start) + 1
+        char = source[exc.start]
+        return (
+            f"line {line} of its source holds the lone surrogate {char!r}, which no file can "
+            "hold (a broken escape in the notebook's JSON)"
+        )
+    return ""
 
 
 def _clean(source: str) -> tuple[str, bool]:
@@ -187,27 +211,46 @@ def parse_parameters(notebook: str, cell: Cell) -> dict[str, Any]:
         raise cell_error(notebook, cell, problem, fix) from None
     values: dict[str, Any] = {}
     for stmt in tree.body:
-        line = ast.get_source_segment(cell.source, stmt) or ast.unparse(stmt)
         target, value = _assignment(stmt)
-        problem, hint, literal = _check_parameter(target, value, line)
+        problem, hint, literal = _check_parameter(target, value)
         if problem or target is None:
+            line = statement_text(cell.source, stmt)
+            problem = problem.replace("{line}", line)
             raise cell_error(notebook, cell, problem, f"{hint}{fix}", line=line)
+        if not _encodable(literal):
+            problem = f"parameter {target!r} holds a lone surrogate (a \\ud800-style escape)"
+            fix = "write the character you meant (a surrogate pair is one \\U0001XXXX escape)"
+            line = statement_text(cell.source, stmt)
+            raise cell_error(notebook, cell, problem, f"{fix}; no file can hold it", line=line)
         values[target] = literal
     return values
 
 
-def _check_parameter(target: str | None, value: ast.expr | None, line: str) -> tuple[str, str, Any]:
-    """(problem, fix hint, value); the problem is "" for ``name = <plain literal>``."""
+def statement_text(source: str, stmt: ast.stmt, limit: int = 120) -> str:
+    """The statement's first line as written (cut at ``limit`` characters) for messages.
+
+    Not ``ast.get_source_segment``: it splits lines one character at a time, which is
+    quadratic in the length of a line (a 1 MB literal took 40 s).
+    """
+    lines = _LINES.split(source)  # where Python's tokenizer splits (not at U+2028, \f, ...)
+    line = lines[stmt.lineno - 1] if 0 < stmt.lineno <= len(lines) else ast.unparse(stmt)
+    line = line.strip()
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _check_parameter(target: str | None, value: ast.expr | None) -> tuple[str, str, Any]:
+    """(problem, fix hint, value); the problem is "" for ``name = <plain literal>``; it may
+    hold ``{line}``, filled in (only on failure) with the statement's text."""
     if target is None or value is None:
-        return f"`{line}` is not a literal assignment", "one `name = value` a line; ", None
+        return "`{line}` is not a literal assignment", "one `name = value` a line; ", None
     if not target.isidentifier() or keyword.iskeyword(target):
         return f"parameter name {target!r} is not a Python name", "rename it; ", None
     try:
         literal = ast.literal_eval(value)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return f"`{line}` is not a literal value", "", None
+        return "`{line}` is not a literal value", "", None
     if not _plain(literal):
-        return f"`{line}`: a {type(literal).__name__} cannot be a parameter", _PLAIN_HINT, None
+        return f"`{{line}}`: a {type(literal).__name__} cannot be a parameter", _PLAIN_HINT, None
     return "", "", literal
 
 
@@ -219,6 +262,21 @@ def _assignment(stmt: ast.stmt) -> tuple[str | None, ast.expr | None]:
     else:
         return None, None
     return (target.id, value) if isinstance(target, ast.Name) else (None, None)
+
+
+def _encodable(value: Any) -> bool:
+    """Whether every string in ``value`` can be written as UTF-8 (params.yaml, the steps)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, list):
+        return all(_encodable(v) for v in value)
+    if isinstance(value, dict):
+        return all(_encodable(k) and _encodable(v) for k, v in value.items())
+    return True
 
 
 def _plain(value: Any) -> bool:

@@ -29,8 +29,11 @@ class Cell:
 
     @property
     def where(self) -> str:
-        """How errors name the cell: number (1-based, as Jupyter shows position) and first line."""
-        return f"cell {self.index + 1} ({self.first_line[:60]!r})"
+        """How errors name the cell: number (1-based, as Jupyter shows position) and first line
+        (with any secret on it replaced: errors end up in terminals and CI logs)."""
+        from nbops.capture.redact import redact_code
+
+        return f"cell {self.index + 1} ({redact_code(self.first_line)[:60]!r})"
 
 
 @dataclass

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from nbops.errors import NotebookError
+from nbops.errors import NotebookError, UsageError
 
 MANIFEST = ".nbops-promote.json"
 PARAMS_FILE = "params.yaml"
@@ -33,6 +33,29 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             f"{path} is not valid JSON: {exc}", fix="re-run `nbops promote --force`"
         ) from exc
     return data if isinstance(data, dict) else {}
+
+
+def require_pipeline(
+    folder: Path, command: str, markers: tuple[str, ...] = (PARAMS_FILE, DVC_FILE)
+) -> Path:
+    """``folder`` resolved, if it is a folder holding one of ``markers``; else a UsageError
+    that says what is missing, not what is wrong inside a file it does not have."""
+    path = Path(folder).resolve()
+    problem = ""
+    if not path.exists():
+        problem = f"{path} does not exist"
+    elif not path.is_dir():
+        problem = f"{path} is a file, not a pipeline folder"
+    elif markers and not any((path / marker).is_file() for marker in markers):
+        problem = f"{path} is not a promoted pipeline (it has no {' or '.join(markers)})"
+    if problem:
+        raise UsageError(
+            f"{command}: {problem}",
+            fix="pass the pipeline folder `nbops promote` made (e.g. pipelines/NAME), or run "
+            "`nbops promote NOTEBOOK` first",
+            path=str(path),
+        )
+    return path
 
 
 def pipeline_name(folder: Path) -> str:

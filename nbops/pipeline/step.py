@@ -4,7 +4,10 @@ Only the step's own parameters (the names its ``parameters`` cell assigns) are i
 their values from ``params.yaml``, so DVC's per-stage ``params`` and what the kernel sees agree.
 The executed notebook goes to ``reports/``; a failing cell becomes an :class:`NbopsError`
 naming the step, the cell and the end of the traceback, and the process exits non-zero so DVC
-stops the pipeline there.
+stops the pipeline there. Reports get committed or pushed with the pipeline, so their outputs
+(and the error) are scrubbed of secrets (:func:`~nbops.capture.redact.scrub_text`: an output
+that prints an environment value or a URL with a password), and a secret put into
+``params.yaml`` by hand is refused before the kernel starts.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import datetime
+import json
 import os
 import re
 import sys
@@ -92,6 +96,7 @@ def run_step(
                 **options,
             )
     except PapermillExecutionError as exc:
+        scrub_report(report)
         raise cell_error(name, nb, exc, _relative(report, folder)) from None
     except Exception as exc:
         if type(exc).__name__ != "NoSuchKernel":
@@ -102,6 +107,7 @@ def run_step(
             "the kernelspec of the source notebook and re-run `nbops promote`",
             step=name,
         ) from None
+    scrub_report(report)
     return StepOutcome(report, _cells_seconds(done))
 
 
@@ -142,6 +148,38 @@ def _cells_seconds(nb: Any) -> float:
     return total
 
 
+def scrub_report(report: Path) -> bool:
+    """Scrub secrets from the outputs of an executed notebook, in place; True if it changed."""
+    from nbops.capture.redact import scrub_text
+
+    try:
+        nb = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    changed = False
+
+    def scrub(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, str):
+            clean = scrub_text(value)
+            changed = changed or clean != value
+            return clean
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        return value
+
+    for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
+        if isinstance(cell, dict) and isinstance(cell.get("outputs"), list):
+            cell["outputs"] = scrub(cell["outputs"])
+    if changed:
+        report.write_text(
+            json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", "utf-8"
+        )
+    return changed
+
+
 def pipeline_folder(notebook: Path) -> Path:
     """The nearest folder above the notebook holding ``dvc.yaml`` (else the working dir)."""
     for folder in notebook.parents:
@@ -174,7 +212,27 @@ def step_parameters(nb: dict[str, Any], params: dict[str, Any], step: str) -> di
     values = {name: params[name] for name in dict.fromkeys(names) if name in params}
     for name, value in values.items():
         _check_value(step, name, value)
+        _check_secret(step, name, value)
     return values
+
+
+def _check_secret(step: str, name: str, value: Any) -> None:
+    """A secret never reaches a step's parameters (the executed report and dvc.lock would
+    carry it); promote refuses it in the notebook, this catches a hand-edited params.yaml."""
+    from nbops.capture.redact import env_name, secret_path
+
+    path = secret_path(value, name)
+    if path is None:
+        return
+    variable = env_name(path)
+    raise NotebookError(
+        f"params.yaml: parameter {name!r} holds a secret; step {step!r} would get it in its "
+        "report (reports/) and DVC would copy it into dvc.lock",
+        fix=f"remove it from params.yaml and read it in the step from the environment "
+        f'(`os.environ["{variable}"]`), setting {variable} where `nbops run` runs',
+        step=step,
+        param=name,
+    )
 
 
 def _check_value(step: str, name: str, value: Any) -> None:
@@ -208,7 +266,10 @@ def cell_error(name: str, nb: dict[str, Any], exc: Any, report: str) -> NbopsErr
         where += f" [{', '.join(tags)}]"
     lines = _ANSI.sub("", "\n".join(exc.traceback or [])).splitlines()
     tail = "\n".join(f"    {ln}" for ln in lines[-TRACEBACK_LINES:] if ln.strip())
+    from nbops.capture.redact import scrub_text
+
     message = f"step {name!r} failed in {where} ({first[:60]!r}): {exc.ename}: {exc.evalue}"
+    message, tail = scrub_text(message), scrub_text(tail)
     return NbopsError(
         f"{message}\n{tail}" if tail else message,
         fix=f"see {report}; fix the cause (the source notebook then `nbops promote`, or "

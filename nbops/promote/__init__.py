@@ -48,29 +48,41 @@ def promote(
     from nbops.promote import data, gates
     from nbops.promote.manifest import Manifest, apply_changes, plan_changes
     from nbops.promote.render import render_pipeline
+    from nbops.promote.secrets import check_secret_artifacts, check_secrets
 
     source = Path(notebook)
-    plan = infer_dataflow(parse_notebook(source, split=split))
-    out_dir = Path(out if out is not None else layout.default_out(source, plan)).resolve()
+    plan = parse_notebook(source, split=split)
+    check_secrets(plan)  # first: later errors quote cells, and no file is written
+    plan = infer_dataflow(plan)
+    check_secret_artifacts(plan)
+    data.check_sources(plan, source.parent, [f for step in plan.steps for f in step.files])
+    given_out = Path(out if out is not None else layout.default_out(source, plan))
+    data.check_out(given_out, source.parent)
+    out_dir = given_out.resolve()
     source_rel = layout.relative_path(source, out_dir)
+    layout.check_paths(plan.notebook, source_rel, out_dir)
     found = gates.plan_gates(plan)
     contract = gates.contract_files(source.parent, found)
     rendered = render_pipeline(plan, source_rel, split, found, contract)
+    layout.check_encodable(plan.notebook, rendered.files)
     copies = data.data_to_copy(plan, set(rendered.files))
-    old = Manifest.load(out_dir)
-    changes = plan_changes(
-        out_dir, rendered.files, old, force=force, shown=_shown(out_dir), source=plan.notebook
-    )
-    apply_changes(out_dir, rendered.files, changes)
-    new = Manifest.of(plan.name, source_rel, __version__, split, rendered.files, copies)
-    new.save(out_dir, old)
+    data.check_targets(out_dir, [*rendered.files, *copies])
+    created = layout.prepare_out(out_dir)
+    with layout.undo_on_failure(out_dir, created):
+        old = Manifest.load(out_dir)
+        changes = plan_changes(
+            out_dir, rendered.files, old, force=force, shown=_shown(out_dir), source=plan.notebook
+        )
+        apply_changes(out_dir, rendered.files, changes)
+        new = Manifest.of(plan.name, source_rel, __version__, split, rendered.files, copies)
+        new.save(out_dir, old)
 
-    notes = [*plan.notes, *rendered.notes, *_change_notes(changes)]
-    notes += dvc.ensure_project(out_dir)
-    added = data.track_data(source.parent, out_dir, copies)
-    if added:
-        notes.append(f"copied {', '.join(added)} into the folder and ran `dvc add` on it")
-    notes += _write_workflow(plan, out_dir, source.parent, copies, force)
+        notes = [*plan.notes, *rendered.notes, *_change_notes(changes)]
+        notes += dvc.ensure_project(out_dir)
+        added = data.track_data(source.parent, out_dir, copies)
+        if added:
+            notes.append(f"copied {', '.join(added)} into the folder and ran `dvc add` on it")
+        notes += _write_workflow(plan, out_dir, source.parent, copies, force)
     if not changes.write and not changes.remove and not added:
         notes.append("the pipeline folder was already up to date: nothing changed")
     return PromoteResult(

@@ -7,9 +7,15 @@ the folder must run wherever it is copied.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+from nbops.errors import NotebookError, UsageError
 from nbops.notebook.plan import Plan, Step
 
 README = "README.md"
@@ -20,6 +26,9 @@ MANIFEST = ".nbops-promote.json"
 STEPS_DIR = "steps"
 # Folders the steps write at run time: data copied there would collide with step outputs.
 RUNTIME_DIRS = ("artifacts", "metrics", "reports")
+# Characters that end a line in YAML, Markdown or a shell: a path holding one breaks the
+# generated files that name it (dvc.yaml's comment, the README, the workflow).
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def step_notebook(position: int, step: Step) -> str:
@@ -69,3 +78,80 @@ def outermost(paths: list[str]) -> list[str]:
     A copied folder carries the files under it, and DVC refuses overlapping targets.
     """
     return [p for p in paths if not any(q != p and is_inside(p, q) for q in paths)]
+
+
+def check_paths(notebook: str, source_rel: str, out_dir: Path) -> None:
+    """Refuse paths the generated files cannot hold (a newline in the notebook's name)."""
+    for what, text, fix in (
+        ("the notebook's path", source_rel, "rename the notebook file"),
+        ("the pipeline folder's path", str(out_dir), "pass --out a path without it"),
+    ):
+        bad = _LINE_BREAKING.search(text)
+        if bad:
+            raise NotebookError(
+                f"{what} {text!r} holds the control character {bad.group()!r}: the generated "
+                "dvc.yaml, README and workflow name that path and would break",
+                fix=f"{fix} (letters, digits, -, _ and . are safe), then promote again",
+                path=notebook,
+            )
+
+
+def check_encodable(notebook: str, files: dict[str, str]) -> None:
+    """Every generated file must be writable as UTF-8 (a lone surrogate is not)."""
+    for name, text in files.items():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise NotebookError(
+                f"{notebook}: the generated {name} would hold the lone surrogate "
+                f"{text[exc.start]!r}, which no file can hold",
+                fix="find the broken \\udXXX escape in the notebook (a cell, a tag or its "
+                "metadata) and delete it, then promote again",
+                path=notebook,
+                file=name,
+            ) from None
+
+
+def prepare_out(out_dir: Path) -> Path | None:
+    """Create the pipeline folder and make sure it can be written, before anything is written
+    into it; returns the outermost folder this created (None if ``out_dir`` existed)."""
+    fix = "pass --out a folder you can write (the default is pipelines/NAME next to the notebook)"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file, not a folder", fix=fix, path=str(out_dir))
+    missing = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
+    created = missing[-1] if missing else None
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir, prefix=".nbops-probe-"):
+            pass
+    except OSError as exc:
+        _remove_created(created)
+        where = "" if exc.filename in (None, str(out_dir)) else f"{exc.filename}: "
+        raise UsageError(
+            f"cannot write the pipeline folder {out_dir}: {where}{exc.strerror or exc}",
+            fix=fix,
+            path=str(out_dir),
+        ) from None
+    return created
+
+
+@contextlib.contextmanager
+def undo_on_failure(out_dir: Path, created: Path | None) -> Iterator[None]:
+    """The folders this promote created are removed again if writing fails (no half-made
+    pipeline folder); an OSError becomes an error naming the file."""
+    try:
+        yield
+    except BaseException as exc:
+        _remove_created(created)
+        if isinstance(exc, OSError):
+            raise NotebookError(
+                f"could not write {exc.filename or out_dir}: {exc.strerror or exc}",
+                fix="free disk space or fix the folder's permissions, then promote again",
+                path=str(out_dir),
+            ) from None
+        raise
+
+
+def _remove_created(created: Path | None) -> None:
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)

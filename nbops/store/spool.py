@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nbops.capture.redact import redact_params
+from nbops.capture.redact import redact_record
 from nbops.record import RunRecord
 
 log = logging.getLogger(__name__)
@@ -104,14 +104,15 @@ class Spool:
     def put(self, record: RunRecord, payload: dict[str, Any] | None = None) -> SpoolEntry:
         """Write ``record`` (and its model payload) atomically; return the new entry.
 
-        Secret-looking params are redacted here, the one place every record passes on its way
-        to the store (captured runs are redacted earlier; a pipeline's params.yaml is not).
+        Every stored string is redacted here (``redact_record``: params at any depth, tags,
+        error, warnings, code), the one place every record passes on its way to any store
+        (captured runs are redacted earlier too; a pipeline's or a gate's are not).
 
         The payload is pickled now, so later changes to the user's objects do not change what
         was recorded. A payload that cannot be pickled does not lose the record: the record is
         kept without it and says why in ``record.warnings``.
         """
-        record.params = redact_params(record.params)
+        redact_record(record)
         final = self.root / record.record_id
         tmp = self.root / f"{_TMP_PREFIX}{record.record_id}-{os.getpid()}"
         try:

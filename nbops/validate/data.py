@@ -100,10 +100,10 @@ def validate_data(
     Writes the reports and metrics, records the stage's run (``record``), and raises
     :class:`DataValidationError` on schema skew (after the reports are written).
     """
-    from nbops.pipeline.layout import read_params
+    from nbops.pipeline.layout import read_params, require_pipeline
 
     start = time.time()
-    folder = Path(folder)
+    folder = require_pipeline(Path(folder), "nbops validate data", markers=())  # schema.yaml: below
     schemas = read_contract(folder)
     profiles = read_profile(folder)
     thresholds = drift.DriftThresholds.from_params(read_params(folder))

@@ -56,7 +56,7 @@ def validate_model(folder: Path, session: Session | None = None) -> GateResult:
     """Run the gate for the pipeline in ``folder`` (see the module docstring)."""
     from nbops.api import default_session
 
-    folder = folder.resolve()
+    folder = layout.require_pipeline(folder, "nbops validate model")
     session = session or default_session()
     config = GateConfig.from_params(layout.read_params(folder))
     model, X, y = (_load(folder, config, role) for role in ("model", "X", "y"))

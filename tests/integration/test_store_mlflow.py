@@ -46,7 +46,7 @@ def _record(name: str, experiment: str = "train.ipynb", **extra: object) -> RunR
         "status": "FINISHED",
         "start": now - 2,
         "end": now,
-        "params": {"lr": 0.1, "layers": [64, 32], "weird key!": "x", "long": "y" * 7000},
+        "params": {"lr": 0.1, "layers": [64, 32], "weird name!": "x", "long": "y" * 7000},
         "metrics": {"acc": 0.91, "loss": float("nan")},
         "data": [
             DataRef("df", "input", "DataFrame", "xxh3:0123456789abcdef"),
@@ -77,7 +77,7 @@ def test_write_creates_one_complete_run(store: Store) -> None:
     assert run.info.status == "FINISHED" and run.info.run_name == "baseline"
     assert run.data.params["lr"] == "0.1"
     assert run.data.params["layers"] == "[64, 32]"
-    assert run.data.params["weird key_"] == "x"
+    assert run.data.params["weird name_"] == "x"
     assert len(run.data.params["long"]) == 6000
     assert run.data.metrics["acc"] == pytest.approx(0.91)
     tags = run.data.tags

@@ -4,13 +4,17 @@ file written (or deleted) outside the output folder.
 
 Each example runs in its own sandbox: the notebook in ``work/``, a file next to the sandbox a
 traversal could reach, and an empty ``.dvc`` folder above, so promote finds a DVC project and
-starts no ``dvc init`` (the fuzzing stays in-process and fast).
+starts no ``dvc init`` (the fuzzing stays in-process and fast). Since issue 15 the corpus also
+holds secrets (in parameters and code), symlinks out of the project (``data/etc -> /etc``, a
+link to a folder outside the sandbox), a FIFO, lone surrogates, control characters in the
+notebook's name and in ``--out``, and a 1 MB parameter literal.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -92,6 +96,16 @@ CODE = [
     "(" * 300 + ")" * 300,
     "s = '" + "a" * 20_000 + "'",
     "v = 0\n" * 2_000,
+    "api_key = 'sk-r4abcdefghijklmnop1234'",
+    "user, password = 'admin', 'r4-pw'",
+    "db_url = 'postgresql://admin:r4pw@db/app'",
+    "import os\nos.environ['API_KEY'] = 'r4-key'",
+    "h = {'Authorization': 'Bearer r4abcdefgh123'}",
+    "import os\nnames = os.listdir('data/etc')",
+    "text = open('data/away/file.txt').read()",
+    "text = open('data/stream').read()",
+    "s = '\ud800'",
+    "s = '\\ud800'",
 ]
 PARAMETERS = [
     "alpha = 0.5",
@@ -108,6 +122,12 @@ PARAMETERS = [
     "x = y = 1",
     "x, y = 1, 2",
     "__class__ = 1",
+    "api_token = 'r4-token-value'",
+    "db = {'host': 'h', 'password': 'r4-pw'}",
+    "api_token = None",
+    "x = '\\ud800'",
+    "url = 'mysql://u:r4pw@h/d'",
+    "blob = '" + "b" * 200_000 + "'",
 ]
 
 SIMPLE = ["x = 1", "y = 2", "import math", "w = x + 1", "accuracy = 0.9", "n = 3"]
@@ -147,7 +167,9 @@ def notebooks(draw: st.DrawFn) -> bytes:
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
         "cells": draw(st.lists(cells(), max_size=8)),
     }
-    damage = draw(st.sampled_from(["none"] * 6 + ["bytes", "cut", "shape", "version", "key"]))
+    damage = draw(
+        st.sampled_from(["none"] * 6 + ["bytes", "cut", "shape", "version", "key", "surrogate"])
+    )
     if damage == "bytes":
         return draw(st.binary(max_size=64))
     if damage == "cut":
@@ -159,34 +181,49 @@ def notebooks(draw: st.DrawFn) -> bytes:
         nb["nbformat"] = draw(st.sampled_from([3, 5, "4", None]))
     if damage == "key" and nb["cells"]:
         del nb["cells"][0][draw(st.sampled_from(["source", "cell_type", "metadata"]))]
+    if damage == "surrogate" and nb["cells"] and isinstance(nb["cells"][0]["source"], str):
+        nb["cells"][0]["source"] += "\ud800"  # json.dumps writes the \ud800 escape
     return json.dumps(nb).encode()
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """Every file under ``root`` (relative path -> content digest)."""
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() or p.is_symlink()
-    }
+    """Every file under ``root`` (relative path -> content digest; a symlink by its target,
+    never followed)."""
+    found = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_symlink():
+            found[p.relative_to(root).as_posix()] = "link:" + os.readlink(p)
+        elif p.is_file():
+            found[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return found
 
 
-def promote_in_sandbox(content: bytes, out: str | None) -> tuple[Any, set[str], Path]:
+def promote_in_sandbox(
+    content: bytes, out: str | None, name: str = "nb.ipynb"
+) -> tuple[Any, set[str], Path]:
     """Promote ``content`` in a fresh sandbox; returns (result or error, files changed outside
     the output folder, the sandbox's work folder)."""
-    with tempfile.TemporaryDirectory(prefix="nbops-r4-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="nbops-r4-") as tmp,
+        tempfile.TemporaryDirectory(prefix="nbops-r4-away-") as away,
+    ):
         box = Path(tmp)
         (box / ".dvc").mkdir()  # a DVC project encloses the work: no `dvc init` subprocess
         (box / "outside.txt").write_text("a,b\n1,2\n")
+        (Path(away) / "file.txt").write_text("not yours\n")
         work = box / "work"
-        work.mkdir()
-        (work / "nb.ipynb").write_bytes(content)
-        before = snapshot(box)
+        (work / "data").mkdir(parents=True)
+        (work / "data" / "etc").symlink_to("/etc")
+        (work / "data" / "away").symlink_to(away)
+        os.mkfifo(work / "data" / "stream")
+        (work / name).write_bytes(content)
+        before, away_before = snapshot(box), snapshot(Path(away))
         try:
-            outcome: Any = promote(work / "nb.ipynb", out=None if out is None else work / out)
+            outcome: Any = promote(work / name, out=None if out is None else work / out)
         except NbopsError as exc:
             outcome = exc
         after = snapshot(box)
+        assert snapshot(Path(away)) == away_before
         changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
         out_rel = f"work/{out}" if out is not None else "work/pipelines"
         outside = {p for p in changed if not p.startswith(out_rel + "/")}
@@ -201,11 +238,15 @@ def check_error(exc: NbopsError) -> None:
 
 
 @FUZZ
-@given(content=notebooks(), out=st.sampled_from(["out", "deep/out", None]))
+@given(
+    content=notebooks(),
+    out=st.sampled_from(["out", "deep/out", None, "bad\nout", "data/etc/x", "data/stream"]),
+    name=st.sampled_from(["nb.ipynb", "a\nb.ipynb", "tab\tname.ipynb", "é sp.ipynb"]),
+)
 def test_fuzzed_notebooks_promote_or_raise_a_useful_nbops_error(
-    content: bytes, out: str | None
+    content: bytes, out: str | None, name: str
 ) -> None:
-    outcome, outside, _ = promote_in_sandbox(content, out)
+    outcome, outside, _ = promote_in_sandbox(content, out, name)
     event(type(outcome).__name__)  # --hypothesis-show-statistics: promoted vs each error
     if isinstance(outcome, NbopsError):
         check_error(outcome)
@@ -238,8 +279,25 @@ def notebook(*cells: tuple[str, list[str]]) -> bytes:
         ([("x = 1", ["step:a", "prev:b"]), ("y = 2", ["step:b", "prev:a"])], "cycle"),
         ([("lr = 1e-3 * 2", ["parameters"]), ("x = lr", ["step:a"])], "not a literal"),
         ([("df = open('../outside.txt').read()", ["step:a"])], "outside the notebook's folder"),
+        ([("import os\nn = os.listdir('data/etc')", ["step:a"])], "data/etc"),
+        ([("t = open('data/away/file.txt').read()", ["step:a"])], "data/away"),
+        ([("t = open('data/stream').read()", ["step:a"])], "not a regular file"),
+        ([("api_token = 'r4'", ["parameters"]), ("x = api_token", ["step:a"])], "a secret"),
+        ([("password = 'r4'", ["step:a"])], "holds a secret"),
+        ([("x = '\ud800'", ["step:a"])], "lone surrogate"),
     ],
-    ids=["traversal-step-name", "prev-cycle", "non-literal-parameter", "file-outside"],
+    ids=[
+        "traversal-step-name",
+        "prev-cycle",
+        "non-literal-parameter",
+        "file-outside",
+        "link-to-etc",
+        "link-away",
+        "fifo",
+        "secret-parameter",
+        "secret-in-code",
+        "surrogate",
+    ],
 )
 def test_known_bad_notebooks_name_the_problem(
     cells: list[tuple[str, list[str]]], expected: str
@@ -263,6 +321,23 @@ def test_a_huge_cell_promotes() -> None:
     assert outside == set()
 
 
+def test_a_megabyte_parameter_literal_promotes() -> None:
+    """A 1 MB string in the parameters cell once made promote quadratic (47 s; 2 MB > 120 s):
+    every statement's text was cut out with ast.get_source_segment."""
+    cells = [(f"blob = {'x' * 1_000_000!r}", ["parameters"]), ("n = len(blob)", ["step:a"])]
+    outcome, outside, _ = promote_in_sandbox(notebook(*cells), "out")
+    assert not isinstance(outcome, Exception), outcome
+    assert len(outcome.plan.parameters["blob"]) == 1_000_000 and outside == set()
+
+
+@pytest.mark.parametrize("name", ["a\nb.ipynb", "cr\r.ipynb", "tab\t.ipynb", "nel\x85.ipynb"])
+def test_a_notebook_name_with_a_control_character_is_refused(name: str) -> None:
+    outcome, outside, work = promote_in_sandbox(notebook(("x = 1", ["step:a"])), None, name)
+    assert isinstance(outcome, NbopsError) and "control character" in outcome.message
+    check_error(outcome)
+    assert outside == set() and not (work / "pipelines").exists()
+
+
 def test_a_crafted_manifest_cannot_make_promote_delete_files_outside(tmp_path: Path) -> None:
     """The output folder's ``.nbops-promote.json`` lists the files promote may replace or
     delete; an entry pointing outside the folder (a crafted or corrupted manifest) is ignored."""
@@ -284,3 +359,13 @@ def test_a_crafted_manifest_cannot_make_promote_delete_files_outside(tmp_path: P
     for force in (False, True):
         promote(tmp_path / "nb.ipynb", out=out, force=force)
         assert victim.read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize("out", ["data/away/pipeline", "data/etc/nbops-r4"])
+def test_an_output_folder_behind_a_link_out_of_the_project_is_refused(out: str) -> None:
+    """Not even written and then removed: the folder behind the link never sees a file
+    (promote_in_sandbox compares the outside folder before and after)."""
+    outcome, outside, _ = promote_in_sandbox(notebook(("x = 1", ["step:a"])), out)
+    assert isinstance(outcome, NbopsError) and "symlink" in outcome.message
+    check_error(outcome)
+    assert outside == set() and not Path("/etc/nbops-r4").exists()

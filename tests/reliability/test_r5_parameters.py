@@ -6,6 +6,7 @@ A value travels: the notebook's literal -> ``params.yaml`` (promote's writer) ->
 source in the ``injected-parameters`` cell) -> the kernel executes that source. The 10,000
 generated values go through every layer in-process (the injected source is executed here, as
 the kernel would); one real step run through a kernel checks the same with a few nasty values.
+A value that holds a secret (a ``passwd`` key, a URL with a password) is refused too (issue 15).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_support import same
 
+from nbops.capture.redact import secret_path
 from nbops.errors import NotebookError
 from nbops.notebook.parse import parse_parameters
 from nbops.notebook.plan import Cell, Plan
@@ -73,6 +75,8 @@ NASTY_STRINGS = [
     "日本語",
     "🙂",
     "\U0010ffff",
+    "postgresql://admin:r5-pw@db/app",  # a credential: refused, never injected
+    "sk-r5abcdefghijklmnopqrstuv",
     " leading",
     "trailing ",
     "",
@@ -147,7 +151,7 @@ def write_params(folder: Path, values: dict[str, Any]) -> None:
 
 def test_10000_generated_values_arrive_equal_or_are_refused(tmp_path: Path) -> None:
     nb = step_notebook(NAMES)
-    seen = {"carried": 0, "refused": 0}
+    seen = {"carried": 0, "refused": 0, "secret": 0}
 
     @settings(
         max_examples=EXAMPLES,
@@ -168,6 +172,13 @@ def test_10000_generated_values_arrive_equal_or_are_refused(tmp_path: Path) -> N
             with pytest.raises(NotebookError, match=f"params.yaml: {name} = "):
                 step_parameters(nb, {name: value}, "r5")
             seen["refused"] += 1
+        for name, value in list(carried.items()):  # a secret (a "passwd" key, a URL with a
+            if secret_path(value, name) is None:  # password) is refused too, never injected
+                continue
+            with pytest.raises(NotebookError, match=f"parameter {name!r} holds a secret"):
+                step_parameters(nb, {name: value}, "r5")
+            del carried[name]
+            seen["secret"] += 1
         write_params(tmp_path, carried)
         back = layout.read_params(tmp_path)
         injected = step_parameters(nb, back, "r5")
@@ -179,7 +190,7 @@ def test_10000_generated_values_arrive_equal_or_are_refused(tmp_path: Path) -> N
         seen["carried"] += len(carried)
 
     round_trip()
-    assert seen["carried"] + seen["refused"] == EXAMPLES * PER_EXAMPLE
+    assert seen["carried"] + seen["refused"] + seen["secret"] == EXAMPLES * PER_EXAMPLE
     assert seen["refused"] == EXAMPLES * ODD_EACH  # every odd value refused, none let through
 
 

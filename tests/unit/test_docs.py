@@ -22,3 +22,16 @@ def test_readme_opens_with_the_two_setup_commands() -> None:
         "make demo",
         "make test",
     ]
+
+
+def test_the_secrets_page_lists_the_vocabulary_of_the_code() -> None:
+    from nbops.capture import vocab
+
+    page = (README.parent / "docs" / "secrets.md").read_text(encoding="utf-8")
+    words = set(page.replace(",", " ").replace(".", " ").replace(";", " ").split())
+    for what, _, _ in vocab.SECRET_VALUES:
+        assert f"| {what} |" in page, what
+    for group in (vocab.KEY_NOT_SECRET_BEFORE, vocab.KEY_NOT_SECRET_AFTER, vocab.ENV_NOT_SECRET):
+        assert set(group) <= words, set(group) - words
+    assert f"{vocab.ENV_MIN_LENGTH} characters" in page
+    assert "docs/secrets.md" in README.read_text(encoding="utf-8")

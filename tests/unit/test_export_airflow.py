@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from nbops.cli import main
-from nbops.errors import UsageError
+from nbops.errors import NbopsError, UsageError
 from nbops.export.airflow import export_airflow, read_tasks, step_notebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
@@ -135,3 +135,11 @@ def test_cli(pipeline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["export", "airflow", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert "not a promoted pipeline" in err and "fix:" in err and "Traceback" not in err
+
+
+def test_a_secret_in_params_yaml_is_refused_not_written_into_the_dag(pipeline: Path) -> None:
+    set_param(pipeline, "alpha", {"token": "dag-canary-value"})
+    with pytest.raises(NbopsError) as info:
+        export_airflow(pipeline)
+    assert "dag-canary-value" not in str(info.value) and "os.environ" in info.value.fix
+    assert not (pipeline / "airflow_dag.py").exists()

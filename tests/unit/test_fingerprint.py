@@ -314,3 +314,41 @@ def test_importing_and_is_data_never_import_pandas_or_numpy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_range_index_and_an_equal_int64_index_fingerprint_alike() -> None:
+    """The decision (README, Fingerprints): index labels are content, not representation.
+    ``df.equals`` says these frames are equal, so they fingerprint alike; any other label
+    change, and an int index of another width, still differ."""
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
+    materialised = frame.set_axis(pd.Index(np.array([0, 1, 2], dtype=np.int64)))
+    assert type(materialised.index) is pd.Index and frame.equals(materialised)
+    assert fingerprint(frame) == fingerprint(materialised)
+    assert fingerprint(frame["a"]) == fingerprint(materialised["a"])
+    steps = pd.Index(np.array([10, 8, 6], dtype=np.int64))
+    assert fingerprint(steps) == fingerprint(pd.RangeIndex(10, 4, -2))
+    assert fingerprint(pd.RangeIndex(0, 0)) == fingerprint(pd.RangeIndex(7, 7))  # both empty
+    assert fingerprint(pd.RangeIndex(3, 4)) == fingerprint(pd.RangeIndex(3, 7, 5))  # both [3]
+    gappy = frame.set_axis(pd.Index(np.array([0, 1, 3], dtype=np.int64)))
+    assert fingerprint(frame) != fingerprint(gappy)
+    wider_gap = pd.Index(np.array([0, 1, 4], dtype=np.int64))  # first/last/len fit 0, 2, 4
+    assert fingerprint(wider_gap) != fingerprint(pd.RangeIndex(0, 6, 2))
+    int32 = frame.set_axis(pd.Index(np.array([0, 1, 2], dtype=np.int32)))
+    assert fingerprint(frame) != fingerprint(int32)
+    assert fingerprint(frame) != fingerprint(frame.set_axis(pd.RangeIndex(1, 4)))
+
+
+def test_nan_payloads_count_and_fillna_makes_them_canonical() -> None:
+    """The decision: floats are hashed as bytes. A NaN computed by 0/0 (on x86 its sign bit
+    is set) differs from ``np.nan`` in bytes, so such frames differ although ``df.equals``
+    is True; canonicalising would cost a second pass over every float column.
+    ``df.fillna(np.nan)`` gives the canonical NaN."""
+    stored = pd.DataFrame({"x": [1.0, np.nan]})
+    with np.errstate(invalid="ignore"):
+        values = np.array([1.0, 0.0]) / np.array([1.0, 0.0])  # what arithmetic gives
+    values.view(np.uint64)[1] |= np.uint64(1 << 63)  # the x86 "default NaN", on any machine
+    computed = pd.DataFrame({"x": values})
+    assert stored.equals(computed)
+    assert stored["x"].to_numpy().view(np.uint64)[1] != computed["x"].to_numpy().view(np.uint64)[1]
+    assert fingerprint(stored) != fingerprint(computed)
+    assert fingerprint(stored) == fingerprint(computed.fillna(np.nan))

@@ -174,3 +174,74 @@ def test_step_kernel_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_secret_put_into_params_yaml_by_hand_never_reaches_the_step() -> None:
+    nb = _nb(("parameters", "db = None\nalpha = 1"))
+    params = {"db": {"host": "h", "password": "hand-edited-canary"}, "alpha": 0.5}
+    with pytest.raises(NotebookError) as info:
+        step.step_parameters(nb, params, "load")
+    assert info.value.param == "db" and "hand-edited-canary" not in str(info.value)
+    assert 'os.environ["DB_PASSWORD"]' in info.value.fix
+    assert step.step_parameters(nb, {"db": None, "alpha": 0.5}, "load") == {
+        "db": None,
+        "alpha": 0.5,
+    }
+
+
+def test_reports_lose_secrets_the_step_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executed notebook in reports/ gets committed: outputs that print an environment
+    secret or a URL with a password are scrubbed; everything else is kept byte for byte."""
+    monkeypatch.setenv("WAREHOUSE_TOKEN", "printed-env-canary")
+    outputs = [
+        {"output_type": "stream", "name": "stdout", "text": ["token printed-env-canary\n"]},
+        {
+            "output_type": "execute_result",
+            "data": {"text/plain": ["'mysql://u:url-canary@h/d'"]},
+            "metadata": {},
+            "execution_count": 1,
+        },
+        {"output_type": "error", "ename": "E", "evalue": "printed-env-canary", "traceback": []},
+    ]
+    clean = {"output_type": "stream", "name": "stdout", "text": ["accuracy 0.9\n"]}
+    nb = {"cells": [{"cell_type": "code", "source": "x", "outputs": [*outputs, clean]}]}
+    report = tmp_path / "01_a.ipynb"
+    report.write_text(json.dumps(nb))
+    assert step.scrub_report(report) is True
+    text = report.read_text()
+    assert "canary" not in text and "accuracy 0.9" in text and "mysql://u:" in text
+    assert step.scrub_report(report) is False  # nothing left: the file is not rewritten
+
+
+def test_a_step_error_message_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_PASSWORD", "error-env-canary")
+    nb = _nb(("nbops-step", "connect()"))
+    exc = SimpleNamespace(
+        source="connect()",
+        exec_count=1,
+        ename="OperationalError",
+        evalue="login failed with error-env-canary",
+        traceback=["OperationalError: login failed with error-env-canary"],
+    )
+    err = step.cell_error("load", nb, exc, "reports/01_load.ipynb")
+    assert "error-env-canary" not in err.message and "login failed" in err.message
+
+
+@pytest.mark.parametrize("kind", ["model", "data"])
+@pytest.mark.parametrize("where", ["missing", "empty", "file"])
+def test_validate_on_something_that_is_not_a_pipeline_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, where: str
+) -> None:
+    from nbops.cli import main
+
+    target = {"missing": tmp_path / "nonexistent", "empty": tmp_path, "file": tmp_path / "f"}
+    (tmp_path / "f").write_text("x\n")
+    assert main(["validate", kind, str(target[where])]) == UsageError.exit_code
+    err = capsys.readouterr().err
+    assert "params.yaml has no" not in err
+    expected = {"missing": "does not exist", "empty": "not a promoted pipeline", "file": "a file"}
+    if kind == "data":  # an empty folder lacks what validate data reads: its contract
+        expected["empty"] = "schema.yaml does not exist"
+    assert expected[where] in err and "nbops promote" in err and "Traceback" not in err
