@@ -40,7 +40,9 @@ IMPLICIT_STEP = "prepare"
 _TRACK_MAGIC = re.compile(r"%%track(\s.*)?")
 _LOAD_EXT = re.compile(r"%(re)?load_ext\s+nbops\s*")
 _H2 = re.compile(r"^##[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-_MODIFIERS = ("prev", "metrics")  # tags that say something about the cell's step
+# tags that say something about the cell's step (the gate's are read by notebook/evaluation.py
+# and the data tag by notebook/dataflow.py)
+_MODIFIERS = ("prev", "metrics", "gate", "gate_model", "gate_metric", "data")
 _PLAIN = (type(None), bool, int, float, str)
 _PLAIN_HINT = "use None, a bool, number, string, list or dict (what params.yaml holds); "
 _NAME_RULE = (
@@ -268,7 +270,7 @@ class _Splitter:
             self.pending.clear()
         elif role == "parameters":
             self._set_parameters(cell)
-        elif role == "setup" or (role is None and self._before_steps() and _defines_only(cell)):
+        elif role == "setup" or (role is None and self._before_steps() and defines_only(cell)):
             self.auto_setup += [] if role else [cell.index + 1]
             self.plan.setup.append(cell)
         elif role == "metrics_print":
@@ -285,7 +287,10 @@ class _Splitter:
             problem = f"the cell has conflicting tags {tags}"
             raise self._fail(cell, problem, "keep one of them (split the cell if it does both)")
         placement = placing[0] if placing else None
-        modifiers = [m for m in matches if m.role in _MODIFIERS]
+        setup_data = placement is not None and placement.role == "setup"  # setup may read files
+        modifiers = [
+            m for m in matches if m.role in _MODIFIERS and not (setup_data and m.role == "data")
+        ]
         if modifiers and placement and placement.role not in ("step", "skip"):
             tag = modifiers[0].tag
             problem = f"{tag!r} belongs on a step's cell, not with {placement.tag!r}"
@@ -430,7 +435,7 @@ class _Splitter:
         )
 
 
-def _defines_only(cell: Cell) -> bool:
+def defines_only(cell: Cell) -> bool:
     """Imports, defs and classes only: what Kale's ``imports``/``functions`` tags mark."""
     try:
         body = ast.parse(cell.source).body

@@ -62,7 +62,9 @@ def promote(
         out_dir, rendered.files, old, force=force, shown=_shown(out_dir), source=plan.notebook
     )
     apply_changes(out_dir, rendered.files, changes)
-    new = Manifest.of(plan.name, source_rel, __version__, split, rendered.files, copies)
+    new = Manifest.of(
+        plan.name, source_rel, __version__, split, rendered.files, copies, found.missing
+    )
     new.save(out_dir, old)
 
     notes = [*plan.notes, *rendered.notes, *_change_notes(changes)]

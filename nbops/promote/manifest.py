@@ -27,6 +27,8 @@ class Manifest:
     split: str
     files: dict[str, str] = field(default_factory=dict)  # generated path -> sha256
     data: list[str] = field(default_factory=list)  # copied data files (dvc add-ed)
+    # gates promote could not attach: stage -> {"reason", "fix"} (nbops level shows them)
+    missing_gates: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -37,10 +39,11 @@ class Manifest:
         split: str,
         files: dict[str, str],
         data: list[str],
+        missing_gates: dict[str, dict[str, str]] | None = None,
     ) -> Manifest:
         """The manifest of freshly rendered ``files`` (path -> text)."""
         hashes = {rel: sha256(text.encode("utf-8")) for rel, text in files.items()}
-        return cls(pipeline, source, version, split, hashes, list(data))
+        return cls(pipeline, source, version, split, hashes, list(data), dict(missing_gates or {}))
 
     def save(self, out_dir: Path, old: Manifest | None) -> None:
         """Write it (last, after the files it describes), unless ``old`` already says the same."""
@@ -62,9 +65,20 @@ class Manifest:
                 split=str(data.get("split", "tags")),
                 files={str(k): str(v) for k, v in data["files"].items() if _inside(out_dir, k)},
                 data=[str(p) for p in data.get("data", [])],
+                missing_gates=_missing(data.get("missing_gates")),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
+
+
+def _missing(value: object) -> dict[str, dict[str, str]]:
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(stage): {str(k): str(v) for k, v in info.items()}
+        for stage, info in value.items()
+        if isinstance(info, dict)
+    }
 
 
 def _inside(out_dir: Path, rel: object) -> bool:

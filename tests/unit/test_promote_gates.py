@@ -63,7 +63,7 @@ def test_no_evaluation_means_no_model_gate_and_a_note(tmp_path: Path) -> None:
     result = promote(_notebook(tmp_path, (source, "step:count")))
     stages = yaml.safe_load((result.out_dir / "dvc.yaml").read_text())["stages"]
     assert list(stages) == ["validate_data", "count"]
-    assert any("no model gate" in note for note in result.notes)
+    assert any("no validate_model stage (the model gate)" in note for note in result.notes)
 
 
 def test_a_step_named_like_a_gate_is_refused(tmp_path: Path) -> None:
