@@ -117,14 +117,15 @@ def _cells(nb: Any, plan: Plan) -> list[Cell]:
     tracked: list[int] = []
     for index, node in enumerate(nb.cells):
         cell_type, source, tags = _parts(node, index, plan)
+        offset = 0
         if cell_type == "code":
-            source, was_tracked = _clean(source)
+            source, was_tracked, offset = _clean(source)
             if was_tracked:
                 tracked.append(index + 1)
             if not source.strip() and not tags:
                 continue
         kind = cell_type if cell_type in ("code", "markdown") else "raw"
-        cells.append(Cell(index=index, kind=kind, source=source, tags=tags))
+        cells.append(Cell(index=index, kind=kind, source=source, tags=tags, line_offset=offset))
     if tracked:
         plan.notes.append(
             f"removed %%track from cell(s) {_numbers(tracked)}: the pipeline tracks each step"
@@ -159,16 +160,23 @@ def _parts(node: Any, index: int, plan: Plan) -> tuple[str, str, list[str]]:
     return cell_type, source, tags
 
 
-def _clean(source: str) -> tuple[str, bool]:
-    """Strip a leading ``%%track`` line and drop ``%load_ext nbops`` lines."""
+def _clean(source: str) -> tuple[str, bool, int]:
+    """Strip a leading ``%%track`` line and drop ``%load_ext nbops`` lines; also returns how
+    many lines went from the top (so errors can give the line number in the source cell)."""
     lines = source.split("\n")
+    removed = 0
     while lines and not lines[0].strip():
         lines.pop(0)
+        removed += 1
     tracked = bool(lines) and _TRACK_MAGIC.fullmatch(lines[0].rstrip()) is not None
     if tracked:
         lines.pop(0)
+        removed += 1
     kept = [line for line in lines if not _LOAD_EXT.fullmatch(line.rstrip())]
-    return "\n".join(kept).strip("\n"), tracked
+    text = "\n".join(kept)
+    removed += len(lines) - len(kept) if kept and _LOAD_EXT.fullmatch(lines[0].rstrip()) else 0
+    removed += len(text) - len(text.lstrip("\n")) if text.strip() else 0
+    return text.strip("\n"), tracked, removed
 
 
 def _numbers(numbers: list[int]) -> str:

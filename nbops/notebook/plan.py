@@ -22,6 +22,7 @@ class Cell:
     kind: CellKind
     source: str
     tags: list[str] = field(default_factory=list)
+    line_offset: int = 0  # lines promote removed above ``source`` (``%%track``, blank lines)
 
     @property
     def first_line(self) -> str:

@@ -69,3 +69,15 @@ def outermost(paths: list[str]) -> list[str]:
     A copied folder carries the files under it, and DVC refuses overlapping targets.
     """
     return [p for p in paths if not any(q != p and is_inside(p, q) for q in paths)]
+
+
+def dvc_ignored(paths: list[str]) -> list[str]:
+    """The entries ``dvc add`` writes into the pipeline folder's ``.gitignore`` for these data
+    paths: one ``/name`` per tracked path at the folder's top level (deeper ones go into their
+    own folder's ``.gitignore``), escaped as DVC escapes them."""
+    entries = []
+    for path in outermost(list(dict.fromkeys(paths))):
+        parts = PurePosixPath(path).parts
+        if len(parts) == 1 and parts[0] not in (".", ".."):
+            entries.append("/" + "".join(f"\\{c}" if c in "\\[]!*#?" else c for c in parts[0]))
+    return entries
