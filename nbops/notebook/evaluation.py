@@ -24,7 +24,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbops.capture.vocab import FIT_METHODS
+from nbops.capture.vocab import FIT_METHODS, is_metric_name
 from nbops.notebook import scoring as sc
 from nbops.notebook.folding import assign, bound_names, iterated
 from nbops.notebook.plan import Cell, Plan, Step
@@ -153,7 +153,7 @@ class _Walker:
                     self.statement(inner, step, cell)
             return
         self.order += 1
-        self._fits(stmt)
+        self._fits(stmt, step)
         self._scores(stmt, step, cell)
         self._bind(stmt, step, cell)
 
@@ -169,7 +169,8 @@ class _Walker:
         for name in bound_names(stmt):
             self._forget(name)
 
-    def _fits(self, stmt: ast.stmt) -> None:
+    def _fits(self, stmt: ast.stmt, step: str) -> None:
+        """Names fitted here (a fit changes the model in place: the step holds the new one)."""
         for node in ast.walk(stmt):
             if (
                 isinstance(node, ast.Call)
@@ -178,6 +179,7 @@ class _Walker:
                 and isinstance(node.func.value, ast.Name)
             ):
                 self.fitted.add(node.func.value.id)
+                self.bound[node.func.value.id] = step
                 if self.loop and node.func.value.id in self.loop[0]:
                     self.fitted |= self.loop[2]
         value = getattr(stmt, "value", None)
@@ -211,9 +213,12 @@ class _Walker:
             found = self._method_score(node)
         elif name in METRIC_FUNCTIONS or name == "classification_report":
             found = self._metric_call(node, name)
-        elif name.endswith(("_score", "_error", "_loss")) and len(node.args) >= 2:
+        elif (name.endswith(("_score", "_error", "_loss")) or is_metric_name(name)) and len(
+            node.args
+        ) >= 2:
             pred = node.args[1]
-            if isinstance(pred, ast.Name) and pred.id in self.predictions:
+            traced = isinstance(pred, ast.Name) and pred.id in self.predictions
+            if traced or sc.prediction(pred) is not None:
                 self.unknown.append(f"{cell.where}: `{name}` is not a metric the gate knows")
         if found is None:
             return None
