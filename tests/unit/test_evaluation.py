@@ -164,7 +164,7 @@ def test_kale_pipeline_metrics_choose_the_printed_score() -> None:
 
 def test_metric_tag_picks_a_classification_report_figure() -> None:
     source = "print(classification_report(y, clf.predict(X), zero_division=0))"
-    metric, function, *_, kwargs, post, better, _ = found((source, ["metric:accuracy"]))
+    metric, function, *_, kwargs, _post, _better, _ = found((source, ["metric:accuracy"]))
     assert (metric, function, kwargs) == ("accuracy", "accuracy_score", {"zero_division": 0})
     analysis = missing((source, ["metric:auc"]))
     assert "metric:f1_macro" in analysis.fix

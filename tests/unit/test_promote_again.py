@@ -73,7 +73,7 @@ def test_a_gitignore_dvc_appended_to_is_not_a_hand_edit(project: Path) -> None:
     assert ".gitignore" in result.written and not result.removed
     assert gitignore.read_text().endswith("/data\n") and ignored(project, out / "data" / "d.csv")
     gitignore.write_text(gitignore.read_text() + "secrets.txt\n")  # a real hand edit
-    with pytest.raises(Exception, match="changed by hand since the last promote: .gitignore"):
+    with pytest.raises(Exception, match=r"changed by hand since the last promote: \.gitignore"):
         promote(nb)
 
 
