@@ -275,5 +275,6 @@ def _describe(chosen: Evaluation, pool: list[Evaluation], tags: _Tags) -> list[s
 def describe_post(post: list[list[Any]]) -> str:
     """``[["mul", 100.0]]`` -> ``* 100``: how params.yaml's comment shows the arithmetic."""
     shown = {"mul": "* {}", "div": "/ {}", "add": "+ {}", "rsub": "{} - x", "neg": "-x"}
+    shown |= {"pow": "** {}"}
     parts = [shown.get(op[0], op[0]).format(*op[1:]) for op in post]
     return ", then ".join(parts)

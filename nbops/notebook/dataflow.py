@@ -34,7 +34,7 @@ from nbops.capture.scan import Call, scan_cell
 from nbops.capture.vocab import FIT_METHODS
 from nbops.errors import NotebookError
 from nbops.notebook.folding import iterated
-from nbops.notebook.parse import cell_error, defines_only
+from nbops.notebook.parse import cell_error
 from nbops.notebook.paths import Read, cell_paths
 from nbops.notebook.plan import Artifact, Cell, DataRead, Plan, Step
 from nbops.notebook.tags import PLACEMENT_ROLES, classify
@@ -306,7 +306,7 @@ def _load(step: Step, name: str, flow: _Flow, ctx: _Context) -> None:
     """``step`` loads ``name`` from its latest producer, which saves it."""
     producer, source = ctx.producers[name]
     kind = source.binds[name]
-    if kind == "import" and _movable(source.cell):
+    if kind == "import" and _movable(source.cell, ctx):
         raise _MoveToSetup(source.cell, producer)
     if kind != "value":
         what = "imported" if kind == "import" else "defined (def/class)"
@@ -322,13 +322,33 @@ def _load(step: Step, name: str, flow: _Flow, ctx: _Context) -> None:
     _append(producer.outputs, name)
 
 
-def _movable(cell: Cell) -> bool:
-    """An untagged (or only modifier-tagged) cell of nothing but imports."""
-    placed = any(classify(tag).role in PLACEMENT_ROLES for tag in cell.tags)
-    if placed or not defines_only(cell):
+def _movable(cell: Cell, ctx: _Context) -> bool:
+    """An untagged (or only modifier-tagged) cell that only imports and configures what it
+    imports (``warnings.filterwarnings("ignore")``, ``pd.set_option(...)``, ``%matplotlib
+    inline``): copying it into every step changes nothing but what each step can use."""
+    if any(classify(tag).role in PLACEMENT_ROLES for tag in cell.tags):
         return False
-    body = ast.parse(cell.source).body
-    return all(isinstance(stmt, ast.Import | ast.ImportFrom) for stmt in body)
+    try:
+        body = ast.parse(ctx.python(cell.source)).body
+    except SyntaxError:
+        return False
+    imported = {"get_ipython"}
+    for stmt in body:
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
+            imported |= {(a.asname or a.name).split(".")[0] for a in stmt.names}
+        elif isinstance(stmt, ast.Expr | ast.Assign) and _configures(stmt, imported):
+            continue
+        else:
+            return False
+    return True
+
+
+def _configures(stmt: ast.Expr | ast.Assign, imported: set[str]) -> bool:
+    """A call or an attribute assignment touching only imported modules and constants."""
+    if isinstance(stmt, ast.Assign) and not all(isinstance(t, ast.Attribute) for t in stmt.targets):
+        return False
+    names = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+    return bool(names) and names <= imported
 
 
 def _undefined(

@@ -95,6 +95,7 @@ class _Walker:
             return
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
             inner = {k: v for k, v in env.items() if k not in _params(stmt)}
+            inner.update(_defaults(stmt.args, env))  # what a call without arguments reads
             self.block(stmt.body, inner)
             env.pop(stmt.name, None)
             return
@@ -214,6 +215,17 @@ def _writes(node: ast.Call, env: dict[str, Any]) -> bool:
             mode = keyword.value
     text = fold(mode, env) if mode is not None else "r"
     return text is UNKNOWN or (isinstance(text, str) and any(m in text for m in _WRITE_MODES))
+
+
+def _defaults(args: ast.arguments, env: dict[str, Any]) -> dict[str, Any]:
+    """Parameters with a default that folds: ``def load(path=DATA_FILE)``."""
+    positional = [*args.posonlyargs, *args.args]
+    pairs = list(
+        zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True)
+    )
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d]
+    folded = {a.arg: fold(d, env) for a, d in pairs}
+    return {name: value for name, value in folded.items() if value is not UNKNOWN}
 
 
 def _params(node: ast.AST) -> set[str]:

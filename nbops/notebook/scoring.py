@@ -88,7 +88,7 @@ _PREDICTS = ("predict", "decision_function")
 _SQRT = frozenset({"np.sqrt", "numpy.sqrt", "math.sqrt", "sqrt"})
 _MEAN = frozenset({"np.mean", "numpy.mean", "statistics.mean", "mean", "np.nanmean"})
 # Post-operations the gate can repeat on the metric, applied in order: op -> arity.
-POST_OPS = {"mul": 1, "div": 1, "add": 1, "rsub": 1, "neg": 0, "sqrt": 0}
+POST_OPS = {"mul": 1, "div": 1, "add": 1, "rsub": 1, "neg": 0, "sqrt": 0, "pow": 1}
 
 
 @dataclass
@@ -265,6 +265,8 @@ def _peel(node: ast.AST, env: dict[str, Any]) -> tuple[ast.AST, list[Any], bool]
         return node.left, ["add", -right], False
     if isinstance(node.op, ast.Sub) and left is not None and right is None:
         return node.right, ["rsub", left], True
+    if isinstance(node.op, ast.Pow) and right is not None and left is None and right != 0:
+        return node.left, ["pow", right], right < 0  # ** 0.5: an RMSE from an MSE
     return None
 
 

@@ -144,6 +144,7 @@ _POST = {
     "rsub": lambda v, c: c - v,
     "neg": lambda v, c: -v,
     "sqrt": lambda v, c: math.sqrt(v) if v >= 0 else math.nan,
+    "pow": lambda v, c: v**c if v >= 0 else math.nan,
 }
 
 

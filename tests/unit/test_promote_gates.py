@@ -184,3 +184,32 @@ def test_a_data_folder_gets_a_contract_per_table(tmp_path: Path) -> None:
     stages = yaml.safe_load((out / "dvc.yaml").read_text())["stages"]
     assert stages["validate_data"]["deps"][:2] == ["data/d.csv", "data/e.csv"]
     assert "metrics/validate_data.json" in stages["load"]["deps"]  # it reads the folder
+
+
+@pytest.mark.parametrize(
+    ("fixture", "dataset", "split", "evaluate"),
+    [  # written the way people write them: imports with warnings.filterwarnings under the first
+        # heading, a path constant, a metric printed, a second model reusing `y_pred`
+        ("messy_wine_headings", "wine", "headings", ("accuracy_score", "modeling/lr")),
+        # os.getcwd() + os.path.join in a function's default, a loop over alphas, `** 0.5`
+        ("messy_diabetes", "diabetes", "tags", ("r2_score", "messy_diabetes/final")),
+    ],
+)
+def test_messy_notebooks_keep_both_gates(
+    tmp_path: Path, fixture: str, dataset: str, split: str, evaluate: tuple[str, str]
+) -> None:
+    import shutil
+
+    from sklearn import datasets
+
+    (tmp_path / "data").mkdir()
+    frame = getattr(datasets, f"load_{dataset}")(as_frame=True).frame
+    frame.to_csv(tmp_path / "data" / f"{dataset}.csv", index=False)
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    shutil.copy(notebooks / f"{fixture}.ipynb", tmp_path)
+    result = promote(tmp_path / f"{fixture}.ipynb", split=split)
+    assert not [n for n in result.notes if n.startswith("no validate_")], result.notes
+    stages = _stages(result.out_dir)
+    assert stages[0] == "validate_data" and stages[-1] == "validate_model"
+    spec = yaml.safe_load((result.out_dir / "params.yaml").read_text())["gate"]["evaluate"]
+    assert (spec["function"], spec["model"]) == evaluate
