@@ -37,7 +37,8 @@ from nbops.notebook.folding import iterated
 from nbops.notebook.parse import cell_error
 from nbops.notebook.paths import Read, cell_paths
 from nbops.notebook.plan import Artifact, Cell, DataRead, Plan, Step
-from nbops.notebook.tags import PLACEMENT_ROLES, classify
+from nbops.notebook.setup_moves import MoveToSetup, movable, move_to_setup
+from nbops.notebook.tags import classify
 
 # Names IPython puts in every kernel's namespace.
 _IPYTHON_NAMES = frozenset({"get_ipython", "display", "In", "Out", "exit", "quit"}) | frozenset(
@@ -82,23 +83,15 @@ class _Context:
         return self.transform(source)
 
 
-class _MoveToSetup(Exception):
-    """An untagged import-only cell of one step is used by a later one: it belongs in setup."""
-
-    def __init__(self, cell: Cell, step: Step) -> None:
-        super().__init__(cell.where)
-        self.cell, self.step = cell, step
-
-
 def infer_dataflow(plan: Plan) -> Plan:
     """Fill each step's inputs, outputs, params, files, upstream and metrics (in place)."""
     notes = list(plan.notes)
     for _ in range(sum(len(s.cells) for s in plan.steps) + 1):
         try:
             return _infer(plan)
-        except _MoveToSetup as move:
+        except MoveToSetup as move:
             plan.notes[:] = notes
-            _move_to_setup(plan, move.cell, move.step)
+            move_to_setup(plan, move.cell, move.step)
             notes = list(plan.notes)
     raise AssertionError("unreachable: each retry moves one cell out of the steps")
 
@@ -124,29 +117,6 @@ def _infer(plan: Plan) -> Plan:
         _printed_metrics(cell, flows, plan)
     _link_upstream(plan)
     return plan
-
-
-def _move_to_setup(plan: Plan, cell: Cell, step: Step) -> None:
-    """Move ``cell`` from ``step`` to setup; a step left without code joins its neighbour."""
-    step.cells.remove(cell)
-    plan.setup = sorted([*plan.setup, cell], key=lambda c: c.index)
-    plan.notes.append(
-        f"{cell.where} only imports, and a later step uses what it imports: moved to setup "
-        "(copied into every step)"
-    )
-    if any(c.kind == "code" for c in step.cells):
-        return
-    position = plan.steps.index(step)
-    plan.steps.remove(step)
-    if plan.steps:
-        neighbour = plan.steps[min(position, len(plan.steps) - 1)]
-        if position < len(plan.steps):
-            neighbour.cells[:0] = step.cells
-        else:
-            neighbour.cells.extend(step.cells)
-        plan.notes.append(
-            f"step {step.name!r} had no other code; its cells join {neighbour.name!r}"
-        )
 
 
 def _analyse(cell: Cell, ctx: _Context) -> _Flow:
@@ -306,8 +276,8 @@ def _load(step: Step, name: str, flow: _Flow, ctx: _Context) -> None:
     """``step`` loads ``name`` from its latest producer, which saves it."""
     producer, source = ctx.producers[name]
     kind = source.binds[name]
-    if kind == "import" and _movable(source.cell, ctx):
-        raise _MoveToSetup(source.cell, producer)
+    if kind == "import" and movable(source.cell, ctx.python):
+        raise MoveToSetup(source.cell, producer)
     if kind != "value":
         what = "imported" if kind == "import" else "defined (def/class)"
         problem = (
@@ -320,35 +290,6 @@ def _load(step: Step, name: str, flow: _Flow, ctx: _Context) -> None:
     if all(artifact.name != name for artifact in step.inputs):
         step.inputs.append(Artifact(name=name, producer=producer.name))
     _append(producer.outputs, name)
-
-
-def _movable(cell: Cell, ctx: _Context) -> bool:
-    """An untagged (or only modifier-tagged) cell that only imports and configures what it
-    imports (``warnings.filterwarnings("ignore")``, ``pd.set_option(...)``, ``%matplotlib
-    inline``): copying it into every step changes nothing but what each step can use."""
-    if any(classify(tag).role in PLACEMENT_ROLES for tag in cell.tags):
-        return False
-    try:
-        body = ast.parse(ctx.python(cell.source)).body
-    except SyntaxError:
-        return False
-    imported = {"get_ipython"}
-    for stmt in body:
-        if isinstance(stmt, ast.Import | ast.ImportFrom):
-            imported |= {(a.asname or a.name).split(".")[0] for a in stmt.names}
-        elif isinstance(stmt, ast.Expr | ast.Assign) and _configures(stmt, imported):
-            continue
-        else:
-            return False
-    return True
-
-
-def _configures(stmt: ast.Expr | ast.Assign, imported: set[str]) -> bool:
-    """A call or an attribute assignment touching only imported modules and constants."""
-    if isinstance(stmt, ast.Assign) and not all(isinstance(t, ast.Attribute) for t in stmt.targets):
-        return False
-    names = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
-    return bool(names) and names <= imported
 
 
 def _undefined(

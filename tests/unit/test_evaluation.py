@@ -173,3 +173,37 @@ def test_metric_tag_picks_a_classification_report_figure() -> None:
 def test_a_gate_tag_on_a_cell_without_a_score_says_so() -> None:
     analysis = missing(("model.fit(X, y)", ["gate"]), "a = accuracy_score(y, model.predict(X))")
     assert "tagged `gate`, but nbops found no score" in analysis.reason
+
+
+@pytest.mark.parametrize(
+    ("cells", "fixed"),
+    [  # each variant's fix, applied as the printed text says
+        (  # "pass constants in cell 1 (literals, or names assigned a literal earlier)"
+            ["a = f1_score(y, m.predict(X), average=mode)"],
+            ["mode = 'macro'\na = f1_score(y, m.predict(X), average=mode)"],
+        ),
+        (  # "assign the labels to a variable first in cell 1 (`y_test = ...`)"
+            ["a = accuracy_score(df['y'], m.predict(X))"],
+            ["y_test = df['y']\na = accuracy_score(y_test, m.predict(X))"],
+        ),
+        (  # "also compute a score the gate knows there"
+            ["p = m.predict(X)\nr = my_rmse(y, p)"],
+            ["p = m.predict(X)\nr = my_rmse(y, p)\nmae = mean_absolute_error(y, p)"],
+        ),
+        (  # "fit it after cross-validating (`clf.fit(X, y)`)"
+            ["print(cross_val_score(clf, X, y).mean())"],
+            ["print(cross_val_score(clf, X, y).mean())\nclf.fit(X, y)"],
+        ),
+        (  # "score the model's predictions directly in cell 1 (e.g. `... model.predict(...)`)"
+            ["print(accuracy_score(y, preds))"],
+            ["print(accuracy_score(y, model.predict(X)))"],
+        ),
+        (  # "tag the cell that scores the model `gate` instead"
+            [("m.fit(X, y)", ["gate"]), "a = accuracy_score(y, m.predict(X))"],
+            ["m.fit(X, y)", ("a = accuracy_score(y, m.predict(X))", ["gate"])],
+        ),
+    ],
+)
+def test_the_printed_fix_of_each_variant_attaches_the_gate(cells: list, fixed: list) -> None:
+    missing(*cells)
+    assert found(*fixed)
