@@ -148,7 +148,7 @@ def _data_validation(project: _Project) -> Item:
     missing = [
         what
         for what, there in (
-            (f"a {scan.DATA_STAGE} stage in dvc.yaml", scan.DATA_STAGE in p.stages),
+            (f"{scan.DATA_STAGE} stage in dvc.yaml", scan.DATA_STAGE in p.stages),
             (scan.SCHEMA, p.has_schema),
         )
         if not there
