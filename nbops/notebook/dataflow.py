@@ -35,7 +35,7 @@ from nbops.capture.vocab import FIT_METHODS
 from nbops.errors import NotebookError
 from nbops.notebook.folding import iterated
 from nbops.notebook.parse import cell_error
-from nbops.notebook.paths import Read, cell_paths
+from nbops.notebook.paths import CellPaths, Read, cell_paths
 from nbops.notebook.plan import Artifact, Cell, DataRead, Plan, Step
 from nbops.notebook.setup_moves import MoveToSetup, movable, move_to_setup
 from nbops.notebook.tags import classify
@@ -145,7 +145,10 @@ def _analyse(cell: Cell, ctx: _Context) -> _Flow:
     for name in _mutated(tree, scan.fits, scan.calls):
         flow.binds.setdefault(name, "value")
     flow.reads = _ordered_reads(tree, global_reads)
-    found = cell_paths(tree, code, ctx.consts)
+    try:
+        found = cell_paths(tree, code, ctx.consts)
+    except RecursionError:  # absurdly deep expressions: only the literals count
+        found = CellPaths()
     flow.paths = list(dict.fromkeys([*scan.paths, *found.paths, *_tagged_paths(cell, ctx)]))
     flow.data = found.reads
     flow.star = any(

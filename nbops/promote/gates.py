@@ -84,7 +84,14 @@ def _evaluation(plan: Plan) -> tuple[Evaluation | None, dict[str, str]]:
     variables made outputs of the steps that hold them; else (None, reason and fix)."""
     from nbops.promote.signature import check_evaluation
 
-    analysis = analyse(plan)
+    try:
+        analysis = analyse(plan)
+    except Exception as exc:  # a notebook the analysis trips on must still promote, and say so
+        reason = f"promote could not read how the notebook scores its model ({type(exc).__name__})"
+        return None, {
+            "reason": reason,
+            "fix": "tag the scoring cell `gate` and its model `model:VAR`",
+        }
     plan.notes.extend(analysis.notes)
     evaluation = analysis.evaluation
     if evaluation is None:

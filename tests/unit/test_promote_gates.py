@@ -213,3 +213,18 @@ def test_messy_notebooks_keep_both_gates(
     assert stages[0] == "validate_data" and stages[-1] == "validate_model"
     spec = yaml.safe_load((result.out_dir / "params.yaml").read_text())["gate"]["evaluate"]
     assert (spec["function"], spec["model"]) == evaluate
+
+
+def test_an_analysis_that_trips_still_promotes_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbops.promote import gates
+
+    def trips(plan: object) -> None:
+        raise RecursionError("deep")  # a fault no reasonable notebook causes
+
+    monkeypatch.setattr(gates, "analyse", trips)
+    result = promote(_notebook(tmp_path, (ONE_STEP, "step:fit")))
+    assert _stages(result.out_dir) == ["validate_data", "fit"]
+    note = next(n for n in result.notes if n.startswith("no validate_model stage"))
+    assert "could not read how the notebook scores its model (RecursionError)" in note
