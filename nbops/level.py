@@ -148,7 +148,7 @@ def _data_validation(project: _Project) -> Item:
     missing = [
         what
         for what, there in (
-            (f"a {scan.DATA_STAGE} stage in dvc.yaml", scan.DATA_STAGE in p.stages),
+            (f"{scan.DATA_STAGE} stage in dvc.yaml", scan.DATA_STAGE in p.stages),
             (scan.SCHEMA, p.has_schema),
         )
         if not there
@@ -156,7 +156,7 @@ def _data_validation(project: _Project) -> Item:
     if not missing:
         return Item("data_validation", 1, label, True, f"{scan.DATA_STAGE} against {scan.SCHEMA}")
     detail = f"{_shown(p.folder)} has no {' and no '.join(missing)}" + _problems(p)
-    return Item("data_validation", 1, label, False, detail, project.repromote)
+    return Item("data_validation", 1, label, False, *_gate_step(project, scan.DATA_STAGE, detail))
 
 
 def _model_gate(project: _Project) -> Item:
@@ -168,7 +168,7 @@ def _model_gate(project: _Project) -> Item:
         return Item("model_gate", 1, label, True, detail)
     if scan.MODEL_STAGE not in p.stages:
         detail = f"no {scan.MODEL_STAGE} stage in {_shown(p.folder / 'dvc.yaml')}" + _problems(p)
-        return Item("model_gate", 1, label, False, detail, project.repromote)
+        return Item("model_gate", 1, label, False, *_gate_step(project, scan.MODEL_STAGE, detail))
     params = _shown(p.folder / "params.yaml")
     detail = f"no gate.model_name in {params}" + _problems(p)
     return Item("model_gate", 1, label, False, detail, f"set gate.model_name in {params}")
@@ -228,6 +228,19 @@ def _triggers(project: _Project) -> Item:
         )
         return Item("triggers", 1, label, False, detail, step)
     return Item("triggers", 1, label, True, "on a schedule and when the data changes")
+
+
+def _gate_step(project: _Project, stage: str, detail: str) -> tuple[str, str]:
+    """(detail, next step) for a gate promote left out: its reason and fix when promote
+    recorded them, then the command that promotes again (which also adds what a newer nbops
+    finds on its own)."""
+    assert project.pipeline is not None
+    missing = project.pipeline.missing_gates.get(stage)
+    if not missing:
+        return detail, project.repromote
+    notebook = _shown(project.pipeline.source) if project.pipeline.source else "the notebook"
+    reason = f"{detail}: {missing['reason']}"
+    return reason, f"{missing['fix']} in {notebook}, then: {project.repromote}"
 
 
 def _needs_pipeline(key: str, label: str, project: _Project) -> Item:

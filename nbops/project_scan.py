@@ -41,6 +41,8 @@ class Pipeline:
     has_schema: bool = False
     model_name: str | None = None  # params.yaml gate.model_name
     problems: list[str] = field(default_factory=list)  # files that could not be read
+    # why promote left a gate out, and the fix: stage -> {"reason", "fix"} (the manifest's)
+    missing_gates: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def validates_data(self) -> bool:
@@ -119,6 +121,7 @@ def read_pipeline(folder: Path) -> Pipeline:
         source=(folder / source).resolve() if isinstance(source, str) and source else None,
         data=[str(d) for d in data] if isinstance(data, list) else [],
         has_schema=(folder / SCHEMA).is_file(),
+        missing_gates=_missing_gates(manifest),
     )
     try:
         pipeline.stages = layout.stage_names(folder)
@@ -130,6 +133,17 @@ def read_pipeline(folder: Path) -> Pipeline:
     name = gate.get("model_name") if isinstance(gate, dict) else None
     pipeline.model_name = str(name) if name else None
     return pipeline
+
+
+def _missing_gates(manifest: Any) -> dict[str, dict[str, str]]:
+    missing = manifest.get("missing_gates") if isinstance(manifest, dict) else None
+    if not isinstance(missing, dict):
+        return {}
+    return {
+        str(stage): {"reason": str(info.get("reason", "")), "fix": str(info.get("fix", ""))}
+        for stage, info in missing.items()
+        if isinstance(info, dict)
+    }
 
 
 def _guarded(read: Any, default: Any) -> Any:

@@ -129,7 +129,8 @@ class Capture:
         estimators = nsp.estimator_names(self.ns, self.scan)
         for name in estimators:
             params.update(nsp.estimator_params(name, self.ns[name]))
-        self.record.warnings.extend(nsp.seed_warnings(self.ns, self.scan, estimators))
+        warnings = nsp.seed_warnings(self.ns, self.scan, estimators, self.record.code)
+        self.record.warnings.extend(warnings)
 
     def _data(self) -> None:
         before, extra = self._before, self.options.data

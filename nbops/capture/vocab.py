@@ -146,10 +146,74 @@ SEEDED_FUNCTIONS: frozenset[str] = frozenset({"train_test_split"})
 # Estimators whose random_state only matters for some settings (param -> the random values):
 # Ridge/LogisticRegression draw numbers only in these solvers, Lasso/ElasticNet only with
 # selection="random". Elsewhere random_state=None is not a reproducibility problem.
+# SVC/NuSVC draw numbers only for probability=True (Platt scaling's internal cross-validation).
 RANDOM_ONLY_WHEN: dict[str, frozenset[str]] = {
     "solver": frozenset({"sag", "saga", "liblinear"}),
     "selection": frozenset({"random"}),
+    "probability": frozenset({"True"}),
 }
+
+# Draws from a global generator (numpy's legacy ``np.random.*``, the stdlib's ``random.*``):
+# module -> (the drawing functions, how to seed it). Unseeded, they change on every run.
+GLOBAL_DRAWS: dict[str, tuple[frozenset[str], str]] = {
+    "numpy.random": (
+        frozenset(
+            {
+                "rand",
+                "randn",
+                "randint",
+                "random",
+                "random_sample",
+                "random_integers",
+                "ranf",
+                "sample",
+                "choice",
+                "shuffle",
+                "permutation",
+                "normal",
+                "uniform",
+                "binomial",
+                "poisson",
+                "exponential",
+                "beta",
+                "gamma",
+                "lognormal",
+                "standard_normal",
+                "multivariate_normal",
+                "multinomial",
+            }
+        ),
+        "np.random.seed(<int>) before it (or draw from rng = np.random.default_rng(<int>))",
+    ),
+    "random": (
+        frozenset(
+            {
+                "random",
+                "randint",
+                "randrange",
+                "choice",
+                "choices",
+                "shuffle",
+                "sample",
+                "uniform",
+                "gauss",
+                "normalvariate",
+                "triangular",
+                "betavariate",
+                "expovariate",
+                "getrandbits",
+            }
+        ),
+        "random.seed(<int>) before it",
+    ),
+}
+# How a notebook seeds each global generator (searched in the kernel's input history).
+SEED_CALLS: dict[str, re.Pattern[str]] = {
+    "numpy.random": re.compile(r"\b(?:np|numpy)\.random\.seed\s*\(|(?<![\w.])seed\s*\("),
+    "random": re.compile(r"(?<![\w.])random\.seed\s*\("),
+}
+# Generators created without a seed: a new random stream on every run.
+UNSEEDED_GENERATORS: frozenset[str] = frozenset({"default_rng", "RandomState"})
 
 # Methods whose first positional argument is the training input (used for the input example).
 FIT_METHODS: frozenset[str] = frozenset({"fit", "fit_transform", "fit_predict", "partial_fit"})

@@ -10,9 +10,12 @@ targets are not taken for reads of globals.
 
 Known limits (Kale has the same ones): aliasing (``b = a; b.append(1)``) and mutation through
 method calls are not seen, except ``x[...] = ``, ``x.attr = ``, ``x.fit(...)`` and
-``inplace=True`` calls, which count as the step redefining ``x``; names brought in by
-``from m import *`` are unknown (undefined-name errors are then skipped); files are found only
-from string literals, and only when they exist when you promote.
+``inplace=True`` calls and models fitted in a loop over a collection (``for m in models:
+m.fit(...)``), which count as the step redefining ``x``; names brought in by ``from m import *``
+are unknown (undefined-name errors are then skipped). Files are found by constant-folding path
+expressions (:mod:`nbops.notebook.paths`) and by ``data:PATH`` tags, and only when they exist
+when you promote. An untagged cell that only imports, used by a later step, moves to setup (as
+it would before the first step) instead of stopping promote.
 """
 
 from __future__ import annotations
@@ -25,11 +28,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from nbops.capture.scan import Call, scan_cell
+from nbops.capture.vocab import FIT_METHODS
 from nbops.errors import NotebookError
+from nbops.notebook.folding import iterated
 from nbops.notebook.parse import cell_error
-from nbops.notebook.plan import Artifact, Cell, Plan, Step
+from nbops.notebook.paths import CellPaths, Read, cell_paths
+from nbops.notebook.plan import Artifact, Cell, DataRead, Plan, Step
+from nbops.notebook.setup_moves import MoveToSetup, movable, move_to_setup
 from nbops.notebook.tags import classify
 
 # Names IPython puts in every kernel's namespace.
@@ -49,6 +57,7 @@ class _Flow:
     reads: list[str] = field(default_factory=list)  # read before this cell binds them
     binds: dict[str, str] = field(default_factory=dict)  # name -> "value" | "import" | "def"
     paths: list[str] = field(default_factory=list)
+    data: list[Read] = field(default_factory=list)  # data-reading calls (for the data gate)
     star: bool = False  # `from m import *`
 
 
@@ -61,6 +70,7 @@ class _Context:
     lenient: bool = False  # a setup cell star-imports: unknown names may come from it
     producers: dict[str, tuple[Step, _Flow]] = field(default_factory=dict)
     transform: Callable[[str], str] | None = None
+    consts: dict[str, Any] = field(default_factory=dict)  # constants folded so far, in order
 
     def python(self, source: str) -> str:
         """IPython syntax (``%magic``, ``!cmd``, ``x?``) as the Python IPython would run."""
@@ -75,8 +85,23 @@ class _Context:
 
 def infer_dataflow(plan: Plan) -> Plan:
     """Fill each step's inputs, outputs, params, files, upstream and metrics (in place)."""
+    notes = list(plan.notes)
+    for _ in range(sum(len(s.cells) for s in plan.steps) + 1):
+        try:
+            return _infer(plan)
+        except MoveToSetup as move:
+            plan.notes[:] = notes
+            move_to_setup(plan, move.cell, move.step)
+            notes = list(plan.notes)
+    raise AssertionError("unreachable: each retry moves one cell out of the steps")
+
+
+def _infer(plan: Plan) -> Plan:
     known = frozenset(dir(builtins)) | _IPYTHON_NAMES
-    ctx = _Context(plan, Path(plan.notebook).parent, known)
+    ctx = _Context(plan, Path(plan.notebook).parent, known, consts=dict(plan.parameters))
+    for step in plan.steps:
+        step.inputs, step.outputs, step.params, step.files, step.metrics = [], [], [], [], []
+    plan.metrics, plan.data_reads = [], []
     setup = [_analyse(cell, ctx) for cell in plan.setup if cell.kind == "code"]
     ctx.setup = {name for flow in setup for name in flow.binds}
     ctx.lenient = any(flow.star for flow in setup)
@@ -86,6 +111,8 @@ def infer_dataflow(plan: Plan) -> Plan:
         _resolve_step(step, flows, ctx)
         _collect_files(step, [p for f in flows[step.name] for p in f.paths] + setup_files, ctx)
         _collect_metrics(step, flows[step.name], plan)
+        _collect_reads(step.name, flows[step.name], ctx)
+    _collect_reads("", setup, ctx)
     for cell in plan.metrics_cells:
         _printed_metrics(cell, flows, plan)
     _link_upstream(plan)
@@ -118,7 +145,12 @@ def _analyse(cell: Cell, ctx: _Context) -> _Flow:
     for name in _mutated(tree, scan.fits, scan.calls):
         flow.binds.setdefault(name, "value")
     flow.reads = _ordered_reads(tree, global_reads)
-    flow.paths = scan.paths
+    try:
+        found = cell_paths(tree, code, ctx.consts)
+    except RecursionError:  # absurdly deep expressions: only the literals count
+        found = CellPaths()
+    flow.paths = list(dict.fromkeys([*scan.paths, *found.paths, *_tagged_paths(cell, ctx)]))
+    flow.data = found.reads
     flow.star = any(
         isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
         for node in tree.body
@@ -184,7 +216,8 @@ def _names(node: ast.AST) -> set[str]:
 
 
 def _mutated(tree: ast.Module, fits: dict[str, list[str | None]], calls: list[Call]) -> set[str]:
-    """Globals changed in place at top level: ``x[k] = v``, ``x.a = v``, ``x.fit()``, inplace."""
+    """Globals changed in place at top level: ``x[k] = v``, ``x.a = v``, ``x.fit()``, inplace,
+    and the collection a loop fits its items from (``for m in models: m.fit(X, y)``)."""
     names = set(fits)
     names |= {c.callee.split(".")[0] for c in calls if "inplace" in c.keywords and "." in c.callee}
     for stmt in tree.body:
@@ -193,7 +226,24 @@ def _mutated(tree: ast.Module, fits: dict[str, list[str | None]], calls: list[Ca
                 target = target.value
                 if isinstance(target, ast.Name):
                     names.add(target.id)
+        if isinstance(stmt, ast.For) and _fits_loop_items(stmt):
+            names |= set(iterated(stmt.iter))
     return names
+
+
+def _fits_loop_items(loop: ast.For) -> bool:
+    """Whether the loop body calls ``.fit(...)`` (or the like) on one of the loop's targets."""
+    targets = _names(loop.target)
+    for node in ast.walk(ast.Module(body=loop.body, type_ignores=[])):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in FIT_METHODS
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in targets
+        ):
+            return True
+    return False
 
 
 def _resolve_step(step: Step, flows: dict[str, list[_Flow]], ctx: _Context) -> None:
@@ -229,6 +279,8 @@ def _load(step: Step, name: str, flow: _Flow, ctx: _Context) -> None:
     """``step`` loads ``name`` from its latest producer, which saves it."""
     producer, source = ctx.producers[name]
     kind = source.binds[name]
+    if kind == "import" and movable(source.cell, ctx.python):
+        raise MoveToSetup(source.cell, producer)
     if kind != "value":
         what = "imported" if kind == "import" else "defined (def/class)"
         problem = (
@@ -265,6 +317,29 @@ def _undefined(
 def _append(items: list[str], name: str) -> None:
     if name not in items:
         items.append(name)
+
+
+def _tagged_paths(cell: Cell, ctx: _Context) -> list[str]:
+    """``data:PATH`` tags: files the user says the cell reads; each must exist."""
+    paths = []
+    for tag in cell.tags:
+        match = classify(tag)
+        if match.role != "data":
+            continue
+        if not match.arg or _dependency(match.arg, ctx.root) is None:
+            problem = f"tag {tag!r} names no file or folder next to the notebook"
+            fix = "give the path relative to the notebook's folder, e.g. data:data/train.csv"
+            raise cell_error(ctx.plan.notebook, cell, problem, fix, tag=tag)
+        paths.append(match.arg)
+    return paths
+
+
+def _collect_reads(step: str, flows: list[_Flow], ctx: _Context) -> None:
+    """The data-reading calls, with the dependency each became (for the data gate's notes)."""
+    for flow in flows:
+        for read in flow.data:
+            file = _dependency(read.text, ctx.root) if read.text else None
+            ctx.plan.data_reads.append(DataRead(flow.cell, step, read.call, read.text, file))
 
 
 def _collect_files(step: Step, paths: list[str], ctx: _Context) -> None:

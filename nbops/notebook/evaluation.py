@@ -1,16 +1,21 @@
 """Finding the notebook's model evaluation, so promote can generate the model gate.
 
 The gate evaluates the candidate and the champion the same way the notebook evaluated its
-model. Promote reads that from the code, the way a reviewer would: an assignment of a known
-metric function called on the true labels and a model's predictions,
+model. Promote reads that from the code, the way a reviewer would, across cells and steps:
 
     accuracy = accuracy_score(y_test, model.predict(X_test))
-    pred = model.predict(X_test); rmse = root_mean_squared_error(y_test, pred)
-    auc = roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])
-    score = model.score(X_test, y_test)
+    preds = model.predict(X_test)            # ...in one cell (or step)
+    print(accuracy_score(y_test, preds))     # ...scored in a later one
+    acc = round(model.score(X_test, y_test) * 100, 2)
+    print(classification_report(y_test, preds))          # its macro-average F1
+    scores = cross_val_score(model, X, y, cv=5); cv = scores.mean()
+    for name, m in models.items(): ...score m...  then  best_model = models[best_name]
 
-The metric functions are a table (name -> whether greater is better), as the tag vocabulary is.
-Stdlib only; the last evaluation in the notebook wins (the final score is usually last).
+The expression patterns and their tables are :mod:`nbops.notebook.scoring`. The last score in
+the notebook wins (the final evaluation is usually last), a printed Kale ``pipeline-metrics``
+name first; the ``gate``, ``model:VAR`` and ``metric:NAME`` tags choose explicitly. When no
+score can be repeated, :func:`analyse` says why (the cell, what it did not understand) and
+which tag attaches the gate: promote prints it, never drops the gate in silence. Stdlib only.
 """
 
 from __future__ import annotations
@@ -19,65 +24,72 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbops.capture.vocab import FIT_METHODS, is_metric_name
+from nbops.notebook import scoring as sc
+from nbops.notebook.folding import assign, bound_names, iterated
 from nbops.notebook.plan import Cell, Plan, Step
-
-# sklearn.metrics functions the gate can recompute: name -> greater_is_better.
-METRIC_FUNCTIONS: dict[str, bool] = {
-    "accuracy_score": True,
-    "balanced_accuracy_score": True,
-    "f1_score": True,
-    "fbeta_score": True,
-    "precision_score": True,
-    "recall_score": True,
-    "roc_auc_score": True,
-    "average_precision_score": True,
-    "matthews_corrcoef": True,
-    "cohen_kappa_score": True,
-    "r2_score": True,
-    "explained_variance_score": True,
-    "mean_squared_error": False,
-    "root_mean_squared_error": False,
-    "mean_absolute_error": False,
-    "median_absolute_error": False,
-    "mean_absolute_percentage_error": False,
-    "log_loss": False,
-    "brier_score_loss": False,
-}
-# How predictions are made from the model: the attribute call (and an optional [:, 1]).
-METHODS = ("predict", "predict_proba", "predict_proba[:, 1]", "decision_function")
-SCORE = "score"  # model.score(X, y): the estimator's own default metric, greater is better
+from nbops.notebook.scoring import METHODS as METHODS  # re-exported for the gate
+from nbops.notebook.scoring import METRIC_FUNCTIONS as METRIC_FUNCTIONS
+from nbops.notebook.scoring import SCORE as SCORE
 
 
 @dataclass
 class Evaluation:
-    """One evaluation found in the notebook: ``metric = function(y, model.method(X))``."""
+    """One score found in the notebook: ``metric = post(function(y, model.method(X)))``."""
 
-    metric: str  # the variable the score is assigned to (the recorded metric's name)
-    function: str  # a METRIC_FUNCTIONS key, or "score"
+    metric: str  # the variable the score is assigned to, or a name derived from the function
+    function: str  # a METRIC_FUNCTIONS key, "score" or "cross_val_score"
     model: str
     X: str
     y: str
     method: str = "predict"
-    kwargs: dict[str, Any] = field(default_factory=dict)  # literal keyword arguments
+    kwargs: dict[str, Any] = field(default_factory=dict)  # constant keyword arguments
     step: str = ""  # the step whose cell computes it
     where: str = ""  # the cell, for messages
+    post: list[list[Any]] = field(default_factory=list)  # arithmetic around it, inner first
+    flips: bool = False  # the arithmetic reverses the order (``1 - accuracy``)
+    scopes: dict[str, str] = field(default_factory=dict)  # role -> step it is in scope in
+    via: str = ""  # classification_report / cross_validate, when read through one
+    cell: int = -1  # the cell's 0-based index
+    loop: str = ""  # the collection a loop scores (model is the loop variable), if unpicked
+    loop_names: frozenset[str] = frozenset()
+    problem: str = ""  # why the gate cannot repeat it ("" when it can)
+    hint_model: str = ""
+    hint_X: str = ""
+    hint_step: str = ""
+    kind: str = ""  # what the problem is about: predictions | labels | kwargs | data
+    order: int = 0
 
     @property
     def greater_is_better(self) -> bool:
-        return METRIC_FUNCTIONS.get(self.function, True)
+        return METRIC_FUNCTIONS.get(self.function, True) != self.flips
+
+    def scope(self, role: str) -> str:
+        """The step in which variable ``role`` (model, X, y) holds what was scored."""
+        return self.scopes.get(role) or self.step
+
+
+@dataclass
+class Analysis:
+    """The evaluation the gate repeats, or why there is none and the fix; notes either way."""
+
+    evaluation: Evaluation | None
+    reason: str = ""
+    fix: str = ""
+    notes: list[str] = field(default_factory=list)
+    candidates: list[Evaluation] = field(default_factory=list)
 
 
 def find_evaluation(plan: Plan) -> Evaluation | None:
-    """The last evaluation in the pipeline's steps, or None when there is none."""
-    found: Evaluation | None = None
-    for step in plan.steps:
-        for cell in step.cells:
-            if cell.kind != "code":
-                continue
-            for evaluation in _cell_evaluations(cell):
-                evaluation.step, evaluation.where = step.name, cell.where
-                found = evaluation
-    return found
+    """The evaluation the model gate repeats, or None when there is none."""
+    return analyse(plan).evaluation
+
+
+def analyse(plan: Plan) -> Analysis:
+    """Walk the steps' cells in order and choose the evaluation (see the module docstring)."""
+    walker = _Walker(plan)
+    walker.run()
+    return _choose(plan, walker)
 
 
 def producer(plan: Plan, step: Step, name: str) -> str:
@@ -88,91 +100,310 @@ def producer(plan: Plan, step: Step, name: str) -> str:
     return step.name
 
 
-def _cell_evaluations(cell: Cell) -> list[Evaluation]:
+@dataclass
+class _Assignment:
+    order: int
+    target: str
+    value: ast.expr
+    step: str
+    cell: Cell
+
+
+class _Walker:
+    """The notebook's state as far as scoring goes, statement by statement."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.env: dict[str, Any] = dict(plan.parameters)
+        self.predictions: dict[str, sc.Prediction] = {}
+        self.untraced: dict[str, tuple[str, str, str, str, str]] = {}  # var -> expr, model, X,
+        # the cell and the step that computed it
+        self.cv: dict[str, tuple[ast.Call, Evaluation]] = {}
+        self.splitters: dict[str, Any] = {}
+        self.fitted: set[str] = set()
+        self.found: list[Evaluation] = []
+        self.unknown: list[str] = []  # metric-like calls the gate does not know
+        self.assignments: list[_Assignment] = []
+        self.bound: dict[str, str] = {}  # every name a step binds -> the last step binding it
+        self.order = 0
+        self.loop: tuple[frozenset[str], str, frozenset[str]] | None = None
+
+    def run(self) -> None:
+        for cell in self.plan.setup:
+            for stmt in _statements(cell):
+                assign(stmt, self.env)
+        for step in self.plan.steps:
+            for cell in step.cells:
+                for stmt in _statements(cell):
+                    self.statement(stmt, step.name, cell)
+
+    def statement(self, stmt: ast.stmt, step: str, cell: Cell) -> None:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            return  # a function scores when called, with arguments we cannot see
+        if isinstance(stmt, ast.For):
+            self._loop(stmt, step, cell)
+            return
+        bodies = [getattr(stmt, n, None) for n in ("body", "orelse", "finalbody")]
+        if any(isinstance(b, list) and b and isinstance(b[0], ast.stmt) for b in bodies):
+            for body in bodies:
+                for inner in body or []:
+                    self.statement(inner, step, cell)
+            for handler in getattr(stmt, "handlers", None) or []:
+                for inner in handler.body:
+                    self.statement(inner, step, cell)
+            return
+        self.order += 1
+        self._fits(stmt, step)
+        self._scores(stmt, step, cell)
+        self._bind(stmt, step, cell)
+
+    def _loop(self, stmt: ast.For, step: str, cell: Cell) -> None:
+        saved = self.loop
+        targets = frozenset(bound_names(stmt.target))
+        names = frozenset(iterated(stmt.iter))
+        self.loop = (targets, ast.unparse(stmt.iter), names)
+        self.bound.update(dict.fromkeys(targets, step))
+        for inner in stmt.body:
+            self.statement(inner, step, cell)
+        self.loop = saved
+        for name in bound_names(stmt):
+            self._forget(name)
+
+    def _fits(self, stmt: ast.stmt, step: str) -> None:
+        """Names fitted here (a fit changes the model in place: the step holds the new one)."""
+        for node in ast.walk(stmt):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in FIT_METHODS
+                and isinstance(node.func.value, ast.Name)
+            ):
+                self.fitted.add(node.func.value.id)
+                self.bound[node.func.value.id] = step
+                if self.loop and node.func.value.id in self.loop[0]:
+                    self.fitted |= self.loop[2]
+        value = getattr(stmt, "value", None)
+        chained = isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+        if isinstance(stmt, ast.Assign) and chained and value.func.attr in FIT_METHODS:  # type: ignore[union-attr]
+            self.fitted |= {t.id for t in stmt.targets if isinstance(t, ast.Name)}
+
+    def _scores(self, stmt: ast.stmt, step: str, cell: Cell) -> None:
+        target = _target(stmt)
+        core, ops, flips = (None, [], False)
+        if target is not None:
+            core, ops, flips = sc.unwrap(stmt.value, self.env)  # type: ignore[attr-defined]
+        for node in _calls(stmt):
+            found = self._recognize(node, step, cell, target if node is core else None)
+            if found is None:
+                continue
+            if node is core and target is not None and found.function != sc.CROSS_VAL:
+                found.metric, found.post, found.flips = target, ops, flips
+            self.found.append(found)
+        if isinstance(core, ast.Call) and target is not None:
+            self._cv_mean(core, target, ops, flips)
+
+    def _recognize(
+        self, node: ast.Call, step: str, cell: Cell, target: str | None
+    ) -> Evaluation | None:
+        name = sc.short(node)
+        found: sc.Found | None = None
+        if name in ("cross_val_score", "cross_validate"):
+            found = sc.cross_val_found(node, self.env, self.splitters)
+        elif isinstance(node.func, ast.Attribute) and name == SCORE:
+            found = self._method_score(node)
+        elif name in METRIC_FUNCTIONS or name == "classification_report":
+            found = self._metric_call(node, name)
+        elif (name.endswith(("_score", "_error", "_loss")) or is_metric_name(name)) and len(
+            node.args
+        ) >= 2:
+            pred = node.args[1]
+            traced = isinstance(pred, ast.Name) and pred.id in self.predictions
+            if traced or sc.prediction(pred) is not None:
+                self.unknown.append(f"{cell.where}: `{name}` is not a metric the gate knows")
+        if found is None:
+            return None
+        evaluation = self._evaluation(found, step, cell)
+        if found.function == sc.CROSS_VAL and target is not None:
+            self.cv[target] = (node, evaluation)
+        return evaluation
+
+    def _method_score(self, node: ast.Call) -> sc.Found | None:
+        receiver = node.func.value  # type: ignore[attr-defined]
+        data = [sc.data_name(a) for a in node.args]
+        if not isinstance(receiver, ast.Name) or len(data) != 2 or None in data or node.keywords:
+            return None
+        return sc.Found(SCORE, "score", receiver.id, str(data[0]), str(data[1]))
+
+    def _metric_call(self, node: ast.Call, name: str) -> sc.Found | None:
+        if len(node.args) < 2:
+            return None
+        report = name == "classification_report"
+        function, kwargs = sc.REPORT_FIGURES[sc.REPORT_DEFAULT] if report else (name, {})
+        found = sc.Found(function, sc.REPORT_DEFAULT if report else sc.derived_name(name))
+        found.via, found.kwargs = ("classification_report" if report else ""), dict(kwargs)
+        truth, predicted = node.args[0], node.args[1]
+        self._predicted(found, predicted)
+        y = sc.data_name(truth)
+        if y is None and not found.problem:
+            found.problem = f"the labels `{sc.shorten(ast.unparse(truth))}` are not one variable"
+            found.kind = "labels"
+        found.y = y or ""
+        keywords = [k for k in node.keywords if not report or k.arg == "zero_division"]
+        extra, problem = sc.literal_kwargs(keywords, self.env, self.splitters)
+        found.kwargs.update(extra)
+        if problem and not found.problem:
+            found.problem, found.kind = problem, "kwargs"
+        return found
+
+    def _predicted(self, found: sc.Found, node: ast.AST) -> None:
+        """Fill model, method and X from the predictions argument, or say why not."""
+        direct = sc.prediction(node)
+        if direct is not None:
+            found.model, found.method, found.X = direct
+            return
+        text = sc.shorten(ast.unparse(node))
+        if isinstance(node, ast.Name) and node.id in self.predictions:
+            p = self.predictions[node.id]
+            found.model, found.method, found.X, found.model_step = p.model, p.method, p.X, p.step
+        elif isinstance(node, ast.Name) and node.id in self.untraced:
+            expr, model, X, where, step = self.untraced[node.id]
+            found.problem = f"`{node.id}` comes from `{expr}` ({where}), not `model.predict(X)`"
+            found.kind = "predictions"
+            found.hint_model, found.hint_X, found.hint_step = model, X, step
+        elif isinstance(node, ast.Name):
+            found.problem = f"nbops cannot tell which model made `{node.id}`"
+            found.kind = "predictions"
+        else:
+            found.problem = f"the predictions `{text}` are not `model.predict(X)`"
+            found.hint_model, found.hint_X = self._hints(node)
+            found.kind = "predictions"
+
+    def _hints(self, node: ast.AST) -> tuple[str, str]:
+        calls = list(dict.fromkeys(sc.model_calls(node)))
+        if len(calls) == 1:
+            return calls[0]
+        if isinstance(node, ast.Call):
+            names = [a.id for a in node.args if isinstance(a, ast.Name)]
+            models = [n for n in names if n in self.fitted]
+            others = [n for n in names if n not in self.fitted]
+            if len(models) == 1 and len(others) == 1:
+                return models[0], others[0]
+        return "", ""
+
+    def _evaluation(self, found: sc.Found, step: str, cell: Cell) -> Evaluation:
+        evaluation = Evaluation(
+            metric=found.metric,
+            function=found.function,
+            model=found.model,
+            X=found.X,
+            y=found.y,
+            method=found.method,
+            kwargs=found.kwargs,
+            step=step,
+            where=cell.where,
+            via=found.via,
+            cell=cell.index,
+            problem=found.problem,
+            hint_model=found.hint_model,
+            hint_X=found.hint_X,
+            hint_step=found.hint_step,
+            kind=found.kind,
+            order=self.order,
+        )
+        if found.model_step:
+            evaluation.scopes = {"model": found.model_step, "X": found.model_step}
+        if self.loop and found.model in self.loop[0]:
+            evaluation.loop, evaluation.loop_names = self.loop[1], self.loop[2]
+        return evaluation
+
+    def _cv_mean(self, core: ast.Call, target: str, ops: list[list[Any]], flips: bool) -> None:
+        """``cv_acc = scores.mean()``: the cross-validation score gets the variable's name."""
+        mean = sc.mean_of(core)
+        if mean is None:
+            return
+        inner, key = mean
+        if isinstance(inner, ast.Name) and inner.id in self.cv:
+            call, evaluation = self.cv[inner.id]
+        elif isinstance(inner, ast.Call) and sc.short(inner) in (
+            "cross_val_score",
+            "cross_validate",
+        ):
+            found = next((e for e in reversed(self.found) if e.order == self.order), None)
+            if found is None:
+                return
+            call, evaluation = inner, found
+        else:
+            return
+        if key:
+            again = sc.cross_val_found(call, self.env, self.splitters, key)
+            evaluation.kwargs, evaluation.problem = again.kwargs, again.problem
+        evaluation.metric, evaluation.post, evaluation.flips = target, ops, flips
+
+    def _bind(self, stmt: ast.stmt, step: str, cell: Cell) -> None:
+        target = _target(stmt)
+        value = getattr(stmt, "value", None)
+        for name in bound_names(stmt):
+            self.bound[name] = step
+            if name != target:
+                self._forget(name)
+        if target is not None and isinstance(value, ast.expr):
+            self._forget(target)
+            predicted = sc.prediction(value)
+            spec = sc.splitter_spec(value, self.env, self.splitters)
+            if predicted is not None:
+                self.predictions[target] = sc.Prediction(*predicted, step=step)
+            elif spec is not sc.UNKNOWN:
+                self.splitters[target] = spec
+            elif sc.model_calls(value) or self._calls_model(value):
+                model, X = self._hints(value)
+                shown = sc.shorten(ast.unparse(value))
+                self.untraced[target] = (shown, model, X, cell.where, step)
+            self.assignments.append(_Assignment(self.order, target, value, step, cell))
+        assign(stmt, self.env)
+
+    def _calls_model(self, node: ast.AST) -> bool:
+        return isinstance(node, ast.Call) and any(
+            isinstance(a, ast.Name) and a.id in self.fitted for a in node.args
+        )
+
+    def _forget(self, name: str) -> None:
+        self.predictions.pop(name, None)
+        self.untraced.pop(name, None)
+        self.splitters.pop(name, None)
+
+
+def _statements(cell: Cell) -> list[ast.stmt]:
+    if cell.kind != "code":
+        return []
     try:
-        tree = ast.parse(_python(cell.source))
+        return ast.parse(_python(cell.source)).body
     except SyntaxError:
         return []  # the parser already reported it; a cell we cannot read has no gate
-    predictions: dict[str, tuple[str, str, str]] = {}  # var -> (model, method, X)
-    found = []
-    for stmt in tree.body:
-        if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
-            continue
+
+
+def _target(stmt: ast.stmt) -> str | None:
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
         target = stmt.targets[0]
-        if not isinstance(target, ast.Name):
+    elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        target = stmt.target
+    else:
+        return None
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def _calls(stmt: ast.stmt) -> list[ast.Call]:
+    """The calls in a statement, outer before inner, not inside lambdas or comprehensions'
+    own functions."""
+    found: list[ast.Call] = []
+    stack: list[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, ast.Lambda):
             continue
-        prediction = _prediction(stmt.value)
-        if prediction is not None:
-            predictions[target.id] = prediction
-            continue
-        evaluation = _evaluation(target.id, stmt.value, predictions)
-        if evaluation is not None:
-            found.append(evaluation)
+        if isinstance(node, ast.Call):
+            found.append(node)
+        stack.extend(ast.iter_child_nodes(node))
     return found
-
-
-def _evaluation(
-    metric: str, value: ast.expr, predictions: dict[str, tuple[str, str, str]]
-) -> Evaluation | None:
-    if not isinstance(value, ast.Call):
-        return None
-    func = value.func
-    if (
-        isinstance(func, ast.Attribute)
-        and func.attr == SCORE
-        and isinstance(func.value, ast.Name)
-        and len(value.args) == 2
-        and all(isinstance(a, ast.Name) for a in value.args)
-    ):
-        X, y = (a.id for a in value.args)  # type: ignore[attr-defined]
-        return Evaluation(metric, SCORE, func.value.id, X, y)
-    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-    if name not in METRIC_FUNCTIONS or len(value.args) != 2:
-        return None
-    truth, predicted = value.args
-    if not isinstance(truth, ast.Name):
-        return None
-    prediction = _prediction(predicted)
-    if prediction is None and isinstance(predicted, ast.Name):
-        prediction = predictions.get(predicted.id)
-    if prediction is None:
-        return None
-    kwargs = _literal_kwargs(value.keywords)
-    if kwargs is None:
-        return None
-    model, method, X = prediction
-    return Evaluation(metric, name, model, X, truth.id, method, kwargs)
-
-
-def _prediction(node: ast.expr) -> tuple[str, str, str] | None:
-    """``model.predict(X)`` (or predict_proba, [:, 1], decision_function): (model, method, X)."""
-    column = False
-    if (
-        isinstance(node, ast.Subscript)
-        and ast.unparse(node.slice).replace(" ", "").strip("()") == ":,1"
-    ):
-        node, column = node.value, True
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-        return None
-    method = node.func.attr + ("[:, 1]" if column else "")
-    model, args = node.func.value, node.args
-    if method not in METHODS or not isinstance(model, ast.Name) or len(args) != 1:
-        return None
-    if not isinstance(args[0], ast.Name) or node.keywords:
-        return None
-    return model.id, method, args[0].id
-
-
-def _literal_kwargs(keywords: list[ast.keyword]) -> dict[str, Any] | None:
-    kwargs = {}
-    for keyword in keywords:
-        if keyword.arg is None:
-            return None
-        try:
-            kwargs[keyword.arg] = ast.literal_eval(keyword.value)
-        except ValueError:
-            return None  # computed arguments: the gate could not repeat them faithfully
-    return kwargs
 
 
 def _python(source: str) -> str:
@@ -185,3 +416,12 @@ def _python(source: str) -> str:
     from IPython.core.inputtransformer2 import TransformerManager
 
     return TransformerManager().transform_cell(source)
+
+
+# ---- choosing ---------------------------------------------------------------------------
+
+
+def _choose(plan: Plan, walker: _Walker) -> Analysis:
+    from nbops.notebook.choice import choose
+
+    return choose(plan, walker)

@@ -41,7 +41,9 @@ _TRACK_MAGIC = re.compile(r"%%track(\s.*)?")
 _LOAD_EXT = re.compile(r"%(re)?load_ext\s+nbops\s*")
 _LINES = re.compile(r"\r\n|\r|\n")
 _H2 = re.compile(r"^##[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-_MODIFIERS = ("prev", "metrics")  # tags that say something about the cell's step
+# tags that say something about the cell's step (the gate's are read by notebook/evaluation.py
+# and the data tag by notebook/dataflow.py)
+_MODIFIERS = ("prev", "metrics", "gate", "gate_model", "gate_metric", "data")
 _PLAIN = (type(None), bool, int, float, str)
 _PLAIN_HINT = "use None, a bool, number, string, list or dict (what params.yaml holds); "
 _NAME_RULE = (
@@ -116,14 +118,15 @@ def _cells(nb: Any, plan: Plan) -> list[Cell]:
     tracked: list[int] = []
     for index, node in enumerate(nb.cells):
         cell_type, source, tags = _parts(node, index, plan)
+        offset = 0
         if cell_type == "code":
-            source, was_tracked = _clean(source)
+            source, was_tracked, offset = _clean(source)
             if was_tracked:
                 tracked.append(index + 1)
             if not source.strip() and not tags:
                 continue
         kind = cell_type if cell_type in ("code", "markdown") else "raw"
-        cells.append(Cell(index=index, kind=kind, source=source, tags=tags))
+        cells.append(Cell(index=index, kind=kind, source=source, tags=tags, line_offset=offset))
     if tracked:
         plan.notes.append(
             f"removed %%track from cell(s) {_numbers(tracked)}: the pipeline tracks each step"
@@ -181,16 +184,23 @@ def _unencodable(source: str) -> str:
     return ""
 
 
-def _clean(source: str) -> tuple[str, bool]:
-    """Strip a leading ``%%track`` line and drop ``%load_ext nbops`` lines."""
+def _clean(source: str) -> tuple[str, bool, int]:
+    """Strip a leading ``%%track`` line and drop ``%load_ext nbops`` lines; also returns how
+    many lines went from the top (so errors can give the line number in the source cell)."""
     lines = source.split("\n")
+    removed = 0
     while lines and not lines[0].strip():
         lines.pop(0)
+        removed += 1
     tracked = bool(lines) and _TRACK_MAGIC.fullmatch(lines[0].rstrip()) is not None
     if tracked:
         lines.pop(0)
+        removed += 1
     kept = [line for line in lines if not _LOAD_EXT.fullmatch(line.rstrip())]
-    return "\n".join(kept).strip("\n"), tracked
+    text = "\n".join(kept)
+    removed += len(lines) - len(kept) if kept and _LOAD_EXT.fullmatch(lines[0].rstrip()) else 0
+    removed += len(text) - len(text.lstrip("\n")) if text.strip() else 0
+    return text.strip("\n"), tracked, removed
 
 
 def _numbers(numbers: list[int]) -> str:
@@ -326,7 +336,7 @@ class _Splitter:
             self.pending.clear()
         elif role == "parameters":
             self._set_parameters(cell)
-        elif role == "setup" or (role is None and self._before_steps() and _defines_only(cell)):
+        elif role == "setup" or (role is None and self._before_steps() and defines_only(cell)):
             self.auto_setup += [] if role else [cell.index + 1]
             self.plan.setup.append(cell)
         elif role == "metrics_print":
@@ -343,7 +353,10 @@ class _Splitter:
             problem = f"the cell has conflicting tags {tags}"
             raise self._fail(cell, problem, "keep one of them (split the cell if it does both)")
         placement = placing[0] if placing else None
-        modifiers = [m for m in matches if m.role in _MODIFIERS]
+        setup_data = placement is not None and placement.role == "setup"  # setup may read files
+        modifiers = [
+            m for m in matches if m.role in _MODIFIERS and not (setup_data and m.role == "data")
+        ]
         if modifiers and placement and placement.role not in ("step", "skip"):
             tag = modifiers[0].tag
             problem = f"{tag!r} belongs on a step's cell, not with {placement.tag!r}"
@@ -488,7 +501,7 @@ class _Splitter:
         )
 
 
-def _defines_only(cell: Cell) -> bool:
+def defines_only(cell: Cell) -> bool:
     """Imports, defs and classes only: what Kale's ``imports``/``functions`` tags mark."""
     try:
         body = ast.parse(cell.source).body

@@ -22,6 +22,7 @@ class Cell:
     kind: CellKind
     source: str
     tags: list[str] = field(default_factory=list)
+    line_offset: int = 0  # lines promote removed above ``source`` (``%%track``, blank lines)
 
     @property
     def first_line(self) -> str:
@@ -67,6 +68,17 @@ class Step:
 
 
 @dataclass
+class DataRead:
+    """A call that reads data (``pd.read_csv(...)``), kept for the data gate's notes."""
+
+    cell: Cell
+    step: str
+    call: str  # as written, shortened
+    path: str | None  # what its path argument folds to; None when promote cannot tell
+    file: str | None = None  # the dependency it became (relative to the notebook), if any
+
+
+@dataclass
 class Plan:
     name: str  # the pipeline's name: the notebook stem, slugified
     notebook: str  # the source notebook path, as given (relative when possible)
@@ -78,6 +90,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)  # things promote tells the user
     skipped: list[Cell] = field(default_factory=list)  # left out: skip-tagged (+ markdown above)
     metrics_cells: list[Cell] = field(default_factory=list)  # Kale pipeline-metrics: not run
+    data_reads: list[DataRead] = field(default_factory=list)  # filled by dataflow
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)

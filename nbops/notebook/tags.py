@@ -21,6 +21,10 @@ Role = Literal[
     "setup",  # copied into every step
     "metrics",  # a step cell whose assigned names are the pipeline's metrics
     "metrics_print",  # Kale: a cell of print(name) lines naming metrics; not run
+    "gate",  # the scoring cell the model gate repeats
+    "gate_model",  # the variable holding the model the gate judges
+    "gate_metric",  # the metric the gate compares
+    "data",  # a file or folder the cell reads, when promote cannot work the path out
     "resource",  # Kale's Kubernetes resource tags: accepted, ignored
     "unknown",  # anyone else's tag: ignored
 ]
@@ -117,6 +121,34 @@ TAGS: tuple[TagRule, ...] = (
         "kale",
         "Kale: `print(name)` lines naming the metrics; the cell itself is not run.",
         sticky=True,
+    ),
+    TagRule(
+        "gate",
+        "gate",
+        "nbops",
+        "On the cell that scores the model: the evaluation the model gate repeats (when the "
+        "notebook scores several models or metrics, or to choose one it only prints).",
+    ),
+    TagRule(
+        "model:VAR",
+        "gate_model",
+        "nbops",
+        "The model gate judges variable VAR (the model the notebook keeps, e.g. the best of a "
+        "loop over models), scored the way this cell (else the notebook's evaluation) scores.",
+    ),
+    TagRule(
+        "metric:NAME",
+        "gate_metric",
+        "nbops",
+        "The model gate compares metric NAME: a variable this cell assigns a score to, or a "
+        "figure of a `classification_report` (`accuracy`, `f1_macro`, `f1_weighted`, ...).",
+    ),
+    TagRule(
+        "data:PATH",
+        "data",
+        "nbops",
+        "The cell reads PATH (a file or folder, relative to the notebook) when promote cannot "
+        "work the path out: it is copied, versioned with DVC and validated; repeatable.",
     ),
     TagRule("limit:RESOURCE:AMOUNT", "resource", "kale", "Kale resource limit: ignored."),
     TagRule("annotation:KEY:VALUE", "resource", "kale", "Kale pod annotation: ignored."),

@@ -198,7 +198,7 @@ def _seed_warnings(tracker: Tracker, notebook_runs: list[str], pipeline: str) ->
             continue
         for text in record.warnings:
             line = f"{label}: {text}"
-            if "random_state" in text and line not in found:
+            if ("random_state" in text or "seed" in text) and line not in found:
                 found.append(line)
     return found
 

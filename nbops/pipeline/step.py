@@ -30,8 +30,6 @@ from nbops.pipeline import layout
 from nbops.pipeline.runtime import NOTEBOOK_ENV
 
 DEFAULT_KERNEL = "python3"
-TRACEBACK_LINES = 8
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _STEP_FILE = re.compile(r"^\d+_(.+)$")
 _KERNEL_ENV = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}  # ipykernel's debugger banner on stderr
 TIMING_MARK = "nbops: step"  # `nbops: step 'train' took 1.20 s, its cells 0.31 s`
@@ -97,7 +95,7 @@ def run_step(
             )
     except PapermillExecutionError as exc:
         scrub_report(report)
-        raise cell_error(name, nb, exc, _relative(report, folder)) from None
+        raise cell_error(name, nb, exc, _relative(report, folder), report) from None
     except Exception as exc:
         if type(exc).__name__ != "NoSuchKernel":
             raise
@@ -256,35 +254,20 @@ def _check_value(step: str, name: str, value: Any) -> None:
         )
 
 
-def cell_error(name: str, nb: dict[str, Any], exc: Any, report: str) -> NbopsError:
-    """The step, the failing cell (number in the step notebook, tag, first line) and the end
-    of the traceback, from papermill's PapermillExecutionError."""
-    number, tags = _locate(nb, exc.source)
-    first = next((ln.strip() for ln in str(exc.source).splitlines() if ln.strip()), "")
-    where = f"cell {number}" if number else f"cell [{exc.exec_count}]"
-    if tags:
-        where += f" [{', '.join(tags)}]"
-    lines = _ANSI.sub("", "\n".join(exc.traceback or [])).splitlines()
-    tail = "\n".join(f"    {ln}" for ln in lines[-TRACEBACK_LINES:] if ln.strip())
+def cell_error(
+    name: str, nb: dict[str, Any], exc: Any, report: str, executed: Path | None = None
+) -> NbopsError:
+    """The step, the failing cell (the source notebook's number and first line, from the step
+    cell's metadata), the user's own lines of the traceback, and the fix, from papermill's
+    PapermillExecutionError (``executed``: the report, which maps execution counts to cells).
+    Secrets a traceback shows (an environment value in a message) are scrubbed."""
     from nbops.capture.redact import scrub_text
+    from nbops.pipeline.failure import describe
 
-    message = f"step {name!r} failed in {where} ({first[:60]!r}): {exc.ename}: {exc.evalue}"
-    message, tail = scrub_text(message), scrub_text(tail)
-    return NbopsError(
-        f"{message}\n{tail}" if tail else message,
-        fix=f"see {report}; fix the cause (the source notebook then `nbops promote`, or "
-        "params.yaml), then `nbops run` resumes from this step",
-        step=name,
-        cell=number,
-        report=report,
-    )
-
-
-def _locate(nb: dict[str, Any], source: str) -> tuple[int | None, list[str]]:
-    for number, cell in enumerate(nb.get("cells", []), start=1):
-        if cell.get("cell_type") == "code" and layout.cell_source(cell) == source:
-            return number, layout.cell_tags(cell)
-    return None, []
+    error = describe(name, nb, exc, report, executed)
+    error.message = scrub_text(error.message)
+    error.args = (error.message,)
+    return error
 
 
 def _relative(path: Path, folder: Path) -> str:

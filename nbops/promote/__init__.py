@@ -45,7 +45,7 @@ def promote(
     from nbops import __version__, dvc
     from nbops.notebook.dataflow import infer_dataflow
     from nbops.notebook.parse import parse_notebook
-    from nbops.promote import data, gates
+    from nbops.promote import data, gates, workflow_file
     from nbops.promote.manifest import Manifest, apply_changes, plan_changes
     from nbops.promote.render import render_pipeline
     from nbops.promote.secrets import check_secret_artifacts, check_secrets
@@ -70,11 +70,29 @@ def promote(
     created = layout.prepare_out(out_dir)
     with layout.undo_on_failure(out_dir, created):
         old = Manifest.load(out_dir)
+        dvc_lines = set(layout.dvc_ignored([*(old.data if old else []), *copies]))
         changes = plan_changes(
-            out_dir, rendered.files, old, force=force, shown=_shown(out_dir), source=plan.notebook
+            out_dir,
+            rendered.files,
+            old,
+            force=force,
+            shown=_shown(out_dir),
+            source=plan.notebook,
+            appended={layout.GITIGNORE: dvc_lines},
         )
         apply_changes(out_dir, rendered.files, changes)
-        new = Manifest.of(plan.name, source_rel, __version__, split, rendered.files, copies)
+        root = dvc.git_root(out_dir) or source.parent.resolve()
+        workflow, text = workflow_file.render(plan.name, out_dir, root, copies)
+        new = Manifest.of(
+            plan.name,
+            source_rel,
+            __version__,
+            split,
+            rendered.files,
+            copies,
+            found.missing,
+            workflow_file.record(workflow, out_dir, text),
+        )
         new.save(out_dir, old)
 
         notes = [*plan.notes, *rendered.notes, *_change_notes(changes)]
@@ -82,7 +100,7 @@ def promote(
         added = data.track_data(source.parent, out_dir, copies)
         if added:
             notes.append(f"copied {', '.join(added)} into the folder and ran `dvc add` on it")
-        notes += _write_workflow(plan, out_dir, source.parent, copies, force)
+        notes += workflow_file.write(workflow, text, plan.name, out_dir, old, force)
     if not changes.write and not changes.remove and not added:
         notes.append("the pipeline folder was already up to date: nothing changed")
     return PromoteResult(
@@ -94,27 +112,6 @@ def promote(
         data=copies,
         notes=notes,
     )
-
-
-def _write_workflow(
-    plan: Plan, out_dir: Path, notebook_dir: Path, data: list[str], force: bool
-) -> list[str]:
-    """``.github/workflows/<name>.yml`` at the repository root (the git root, else the
-    notebook's folder): written when missing or unchanged; a hand-edited one is kept."""
-    from nbops import dvc
-    from nbops.promote.workflow import render_workflow, workflow_path
-
-    root = dvc.git_root(out_dir) or notebook_dir.resolve()
-    target = root / workflow_path(plan.name)
-    text = render_workflow(plan.name, layout.relative_path(out_dir, root), data)
-    shown = _shown(target)
-    if target.is_file() and target.read_text(encoding="utf-8") == text:
-        return []
-    if target.is_file() and not force:
-        return [f"kept {shown}: it differs from what promote writes (--force replaces it)"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    return [f"wrote {shown}: GitHub Actions runs `nbops retrain` weekly and on data changes"]
 
 
 def _change_notes(changes: Changes) -> list[str]:

@@ -11,12 +11,12 @@ are the ``drift:`` and ``gate:`` sections of ``params.yaml``.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nbops.errors import NotebookError
-from nbops.notebook.evaluation import Evaluation, find_evaluation, producer
+from nbops.notebook.evaluation import Evaluation, analyse, producer
 from nbops.notebook.plan import Plan
 from nbops.promote import layout
 
@@ -29,12 +29,17 @@ DRIFT_DEFAULTS: dict[str, float] = {
 }
 
 
+ROLES = ("model", "X", "y")
+
+
 @dataclass
 class Gates:
-    """What promote found for the gates: the files to validate and the evaluation to repeat."""
+    """What promote found for the gates: the files to validate and the evaluation to repeat,
+    and for a gate it could not attach, why and the fix (``missing[stage]``)."""
 
     data: list[str]  # tabular files the steps read (relative to the pipeline folder)
     evaluation: Evaluation | None
+    missing: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def enabled(self) -> bool:
@@ -42,7 +47,12 @@ class Gates:
 
 
 def plan_gates(plan: Plan) -> Gates:
-    """Find the gates' inputs and make the holdout and the model artifacts of their steps."""
+    """Find the gates' inputs and make the holdout and the model artifacts of their steps.
+
+    A gate that cannot be attached is never dropped in silence: the plan's notes say why (the
+    source notebook's cell) and which tag attaches it, and ``Gates.missing`` keeps both for the
+    manifest (``nbops level`` shows them).
+    """
     for step in plan.steps:
         if step.name in (DATA_STAGE, MODEL_STAGE):
             raise NotebookError(
@@ -50,25 +60,52 @@ def plan_gates(plan: Plan) -> Gates:
                 fix=f"rename the tag step:{step.name} (e.g. step:my_{step.name})",
                 step=step.name,
             )
-    from nbops.validate.data import is_tabular
+    from nbops.promote import data_gate
 
-    files = [PurePosixPath(f) for step in plan.steps for f in step.files]
-    inside = [f for f in files if not f.is_absolute() and ".." not in f.parts]  # else refused
-    data = [str(f) for f in dict.fromkeys(inside) if is_tabular(str(f))]
-    evaluation = find_evaluation(plan)
-    if evaluation is not None:
-        step = plan.step(evaluation.step)
-        for var in (evaluation.model, evaluation.X, evaluation.y):
-            source = plan.step(producer(plan, step, var))
-            if var not in source.outputs:
-                source.outputs.append(var)  # the gate loads it: the step must save it
-    else:
-        plan.notes.append(
-            "no model gate: no evaluation like `accuracy = accuracy_score(y_test, "
-            "model.predict(X_test))` was found in the steps; write the final evaluation that "
-            "way and promote again to get the validate_model stage"
-        )
-    return Gates(data, evaluation)
+    data, data_notes, data_missing = data_gate.find(plan, Path(plan.notebook).parent)
+    plan.notes.extend(data_notes)
+    evaluation, model_missing = _evaluation(plan)
+    gates = Gates(data, evaluation)
+    for stage, missing in ((DATA_STAGE, data_missing), (MODEL_STAGE, model_missing)):
+        if missing:
+            gates.missing[stage] = missing
+            plan.notes.append(
+                f"no {stage} stage ({_WHAT[stage]}): {missing['reason']}. To attach it: "
+                f"{missing['fix']}, then promote again"
+            )
+    return gates
+
+
+_WHAT = {DATA_STAGE: "the data gate", MODEL_STAGE: "the model gate"}
+
+
+def _evaluation(plan: Plan) -> tuple[Evaluation | None, dict[str, str]]:
+    """The evaluation the model gate repeats, checked against the installed scikit-learn, its
+    variables made outputs of the steps that hold them; else (None, reason and fix)."""
+    from nbops.promote.signature import check_evaluation
+
+    try:
+        analysis = analyse(plan)
+    except Exception as exc:  # a notebook the analysis trips on must still promote, and say so
+        reason = f"promote could not read how the notebook scores its model ({type(exc).__name__})"
+        return None, {
+            "reason": reason,
+            "fix": "tag the scoring cell `gate` and its model `model:VAR`",
+        }
+    plan.notes.extend(analysis.notes)
+    evaluation = analysis.evaluation
+    if evaluation is None:
+        return None, {"reason": analysis.reason, "fix": analysis.fix}
+    notes, problem, fix = check_evaluation(evaluation)
+    plan.notes.extend(notes)
+    if problem:
+        return None, {"reason": problem, "fix": fix}
+    for role in ROLES:
+        var = getattr(evaluation, role)
+        source = plan.step(producer(plan, plan.step(evaluation.scope(role)), var))
+        if var not in source.outputs:
+            source.outputs.append(var)  # the gate loads it: the step must save it
+    return evaluation, {}
 
 
 def params_sections(plan: Plan, gates: Gates) -> str:
@@ -99,27 +136,47 @@ def params_sections(plan: Plan, gates: Gates) -> str:
             "# least the champion's minus min_delta (plus, if lower is better) and beats\n"
             "# min_value; it is then registered as model_name (alias challenger, or champion\n"
             "# with auto_promote).\n"
-            f"# evaluate: how the notebook scores its model, {evaluation.where}.\n"
+            f"# evaluate: how the notebook scores its model, {_comment(evaluation.where)}.\n"
+            + _how(evaluation)
             + yaml.safe_dump({"gate": gate}, sort_keys=False)
         )
     return "\n".join(parts)
 
 
-def _evaluate_spec(plan: Plan, evaluation: Evaluation) -> dict[str, Any]:
-    step = plan.step(evaluation.step)
+def _comment(text: str) -> str:
+    return " ".join(text.split())
 
-    def artifact(var: str) -> str:
-        return f"{producer(plan, step, var)}/{var}"
+
+def _how(evaluation: Evaluation) -> str:
+    """Comment lines for what the notebook does that the spec reads differently."""
+    lines = []
+    if evaluation.via:
+        lines.append(f"# (read from its {evaluation.via}: {evaluation.metric})")
+    if evaluation.post:
+        from nbops.notebook.choice import describe_post
+
+        lines.append(
+            f"# post: the notebook's arithmetic on the score ({describe_post(evaluation.post)})"
+        )
+    return "".join(f"{_comment(line)}\n" for line in lines)
+
+
+def _evaluate_spec(plan: Plan, evaluation: Evaluation) -> dict[str, Any]:
+    def artifact(role: str) -> str:
+        var = getattr(evaluation, role)
+        return f"{producer(plan, plan.step(evaluation.scope(role)), var)}/{var}"
 
     spec: dict[str, Any] = {
         "function": evaluation.function,
-        "model": artifact(evaluation.model),
-        "X": artifact(evaluation.X),
-        "y": artifact(evaluation.y),
+        "model": artifact("model"),
+        "X": artifact("X"),
+        "y": artifact("y"),
         "method": evaluation.method,
     }
     if evaluation.kwargs:
         spec["kwargs"] = evaluation.kwargs
+    if evaluation.post:
+        spec["post"] = evaluation.post
     return spec
 
 
@@ -144,9 +201,9 @@ def gate_stages(plan: Plan, gates: Gates, stage_type: Any) -> tuple[list[Any], l
         )
     evaluation = gates.evaluation
     if evaluation is not None:
-        step = plan.step(evaluation.step)
         producers = [
-            producer(plan, step, v) for v in (evaluation.model, evaluation.X, evaluation.y)
+            producer(plan, plan.step(evaluation.scope(role)), getattr(evaluation, role))
+            for role in ROLES
         ]
         deps = [layout.artifacts_dir(p) for p in dict.fromkeys(producers)]
         deps.append(layout.metrics_file(evaluation.step))
@@ -164,8 +221,9 @@ def gate_stages(plan: Plan, gates: Gates, stage_type: Any) -> tuple[list[Any], l
 
 
 def validated_dep(step_files: list[str], gates: Gates) -> str | None:
-    """The dep a step that reads validated data gets, so DVC runs validate_data first."""
-    if any(f in gates.data for f in step_files):
+    """The dep a step that reads validated data (a file, or a folder holding one) gets, so
+    DVC runs validate_data first."""
+    if any(layout.is_inside(d, f) for f in step_files for d in gates.data):
         return layout.metrics_file(DATA_STAGE)
     return None
 

@@ -155,3 +155,15 @@ def undo_on_failure(out_dir: Path, created: Path | None) -> Iterator[None]:
 def _remove_created(created: Path | None) -> None:
     if created is not None:
         shutil.rmtree(created, ignore_errors=True)
+
+
+def dvc_ignored(paths: list[str]) -> list[str]:
+    """The entries ``dvc add`` writes into the pipeline folder's ``.gitignore`` for these data
+    paths: one ``/name`` per tracked path at the folder's top level (deeper ones go into their
+    own folder's ``.gitignore``), escaped as DVC escapes them."""
+    entries = []
+    for path in outermost(list(dict.fromkeys(paths))):
+        parts = PurePosixPath(path).parts
+        if len(parts) == 1 and parts[0] not in (".", ".."):
+            entries.append("/" + "".join(f"\\{c}" if c in "\\[]!*#?" else c for c in parts[0]))
+    return entries

@@ -27,6 +27,10 @@ class Manifest:
     split: str
     files: dict[str, str] = field(default_factory=dict)  # generated path -> sha256
     data: list[str] = field(default_factory=list)  # copied data files (dvc add-ed)
+    # gates promote could not attach: stage -> {"reason", "fix"} (nbops level shows them)
+    missing_gates: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the GitHub workflow promote rendered: {"path" (relative to the folder), "sha256"}
+    workflow: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -37,10 +41,13 @@ class Manifest:
         split: str,
         files: dict[str, str],
         data: list[str],
+        missing_gates: dict[str, dict[str, str]] | None = None,
+        workflow: dict[str, str] | None = None,
     ) -> Manifest:
         """The manifest of freshly rendered ``files`` (path -> text)."""
         hashes = {rel: sha256(text.encode("utf-8")) for rel, text in files.items()}
-        return cls(pipeline, source, version, split, hashes, list(data))
+        missing = dict(missing_gates or {})
+        return cls(pipeline, source, version, split, hashes, list(data), missing, workflow or {})
 
     def save(self, out_dir: Path, old: Manifest | None) -> None:
         """Write it (last, after the files it describes), unless ``old`` already says the same."""
@@ -62,9 +69,25 @@ class Manifest:
                 split=str(data.get("split", "tags")),
                 files={str(k): str(v) for k, v in data["files"].items() if _inside(out_dir, k)},
                 data=[str(p) for p in data.get("data", [])],
+                missing_gates=_missing(data.get("missing_gates")),
+                workflow=_strings(data.get("workflow")),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
+
+
+def _strings(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _missing(value: object) -> dict[str, dict[str, str]]:
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(stage): {str(k): str(v) for k, v in info.items()}
+        for stage, info in value.items()
+        if isinstance(info, dict)
+    }
 
 
 def _inside(out_dir: Path, rel: object) -> bool:
@@ -107,11 +130,15 @@ def plan_changes(
     force: bool,
     shown: str,
     source: str,
+    appended: dict[str, set[str]] | None = None,
 ) -> Changes:
     """Sort the new files into write/unchanged and the stale ones into remove; refuse hand edits.
 
     ``shown`` and ``source`` name the folder and the source notebook in the error. A file
     promote never recorded counts as the user's unless it already holds what promote writes.
+    ``appended`` lists, per file, lines a tool promote runs may add to it (``dvc add`` ignoring
+    the data in ``.gitignore``): a file that differs from the record only by those lines is
+    still promote's.
     """
     recorded = old.files if old else {}
     changes = Changes()
@@ -122,7 +149,9 @@ def plan_changes(
             changes.unchanged.append(rel)
             continue
         if current is not None and current != recorded.get(rel):
-            edited.append(rel)
+            lines = (appended or {}).get(rel, set())
+            if not lines or _without(out_dir / rel, lines) != recorded.get(rel):
+                edited.append(rel)
         changes.write.append(rel)
     for rel, digest in recorded.items():
         current = None if rel in files else file_sha256(out_dir / rel)
@@ -134,6 +163,16 @@ def plan_changes(
         raise _edited_error(shown, edited, fresh=old is None, source=source)
     changes.overwritten = edited
     return changes
+
+
+def _without(path: Path, lines: set[str]) -> str | None:
+    """The sha256 of ``path`` with ``lines`` removed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    kept = [line for line in text.splitlines(keepends=True) if line.rstrip("\n") not in lines]
+    return sha256("".join(kept).encode("utf-8"))
 
 
 def _edited_error(shown: str, edited: list[str], *, fresh: bool, source: str) -> NotebookError:

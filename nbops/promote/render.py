@@ -60,7 +60,7 @@ def render_pipeline(
     files[layout.PARAMS] = render_params(env, plan, source, gates)
     files[layout.DVC_YAML] = render(env, "dvc.yaml.j2", stages=stages, source=source)
     files[layout.README] = render(env, "README.md.j2", split=split, **readme_context(plan, source))
-    files[layout.GITIGNORE] = render(env, "gitignore.j2")
+    files[layout.GITIGNORE] = render(env, "gitignore.j2", data=layout.dvc_ignored(data_files(plan)))
     return Rendered(files=files, notes=notes)
 
 

@@ -23,6 +23,7 @@ TAG_STEP = "nbops-step"
 TAG_SAVE = "nbops-save"
 SAVE_SOURCE = "_nbops_step.finish(globals())"
 NO_PARAMETERS = "# this step uses no pipeline parameters"
+SOURCE_KEY = "nbops"  # metadata: {"source": notebook} on the notebook, {"cell", "line_offset"}
 
 
 def step_params(plan: Plan, step: Step) -> list[str]:
@@ -76,16 +77,21 @@ def build_step_notebook(env: jinja2.Environment, plan: Plan, position: int, sour
         *[_copy(cell, f"step-{i}", TAG_STEP) for i, cell in enumerate(step.cells, 1)],
         v4.new_code_cell(SAVE_SOURCE, **_meta("save", TAG_SAVE)),
     ]
-    nb = v4.new_notebook(cells=cells, metadata=_notebook_metadata())
+    nb = v4.new_notebook(cells=cells, metadata=_notebook_metadata(source))
     nbformat.validate(nb)
     return nbformat.writes(nb) + "\n"
 
 
-def _notebook_metadata() -> dict[str, Any]:
+def _notebook_metadata(source: str) -> dict[str, Any]:
     """The ``python3`` kernel every Jupyter install has (the source's kernel may not exist
-    where the steps run)."""
+    where the steps run), and the source notebook (relative to the pipeline folder), which
+    errors name."""
     kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return {"kernelspec": kernelspec, "language_info": {"name": "python"}}
+    return {
+        "kernelspec": kernelspec,
+        "language_info": {"name": "python"},
+        SOURCE_KEY: {"source": source},
+    }
 
 
 def _meta(cell_id: str, tag: str) -> dict[str, Any]:
@@ -93,8 +99,12 @@ def _meta(cell_id: str, tag: str) -> dict[str, Any]:
 
 
 def _copy(cell: Cell, cell_id: str, tag: str) -> Any:
-    """A source cell, verbatim, with only nbops' tag (parse already removed ``%%track``)."""
+    """A source cell, verbatim, with only nbops' tag (parse already removed ``%%track``) and
+    where it comes from: its number in the source notebook and the lines removed above it,
+    so a failing step names the user's cell and line."""
     from nbformat import v4
 
     make = {"code": v4.new_code_cell, "markdown": v4.new_markdown_cell, "raw": v4.new_raw_cell}
-    return make[cell.kind](cell.source, **_meta(cell_id, tag))
+    meta = _meta(cell_id, tag)
+    meta["metadata"][SOURCE_KEY] = {"cell": cell.index + 1, "line_offset": cell.line_offset}
+    return make[cell.kind](cell.source, **meta)

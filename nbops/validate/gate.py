@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nbops.errors import ConfigError
-from nbops.notebook.evaluation import METHODS, METRIC_FUNCTIONS, SCORE
+from nbops.notebook.scoring import CROSS_VAL, FUNCTIONS, METHODS, POST_OPS, SCORE, SPLITTERS
 
 PARAMS_KEY = "gate"
 _WHERE = "params.yaml"
@@ -30,6 +30,7 @@ class EvaluateSpec:
     y: str
     method: str = "predict"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    post: list[list[Any]] = field(default_factory=list)  # arithmetic the notebook applies
 
     def artifact(self, role: str) -> tuple[str, str]:
         """(producing step, variable) of ``role`` in {"model", "X", "y"}."""
@@ -63,11 +64,13 @@ class GateConfig:
             evaluate = EvaluateSpec(**spec)
         except TypeError as exc:
             raise _bad("evaluate", spec, f"function, model, X, y, method, kwargs ({exc})") from exc
-        if evaluate.function not in METRIC_FUNCTIONS and evaluate.function != SCORE:
-            known = ", ".join([*METRIC_FUNCTIONS, SCORE])
-            raise _bad("evaluate.function", evaluate.function, f"one of {known}")
+        if evaluate.function not in FUNCTIONS:
+            raise _bad("evaluate.function", evaluate.function, f"one of {', '.join(FUNCTIONS)}")
         if evaluate.method not in METHODS:
             raise _bad("evaluate.method", evaluate.method, f"one of {', '.join(METHODS)}")
+        if not isinstance(evaluate.kwargs, dict):
+            raise _bad("evaluate.kwargs", evaluate.kwargs, "a mapping of keyword arguments")
+        _check_post(evaluate.post)
         return cls(
             model_name=_text(raw, "model_name"),
             metric=_text(raw, "metric"),
@@ -92,9 +95,21 @@ class Decision:
 
 
 def score(spec: EvaluateSpec, model: Any, X: Any, y: Any) -> float:
-    """The notebook's metric of ``model`` on (X, y), computed the way the notebook did."""
+    """The notebook's metric of ``model`` on (X, y), computed the way the notebook did
+    (including the arithmetic around it, ``spec.post``)."""
+    return _post(_raw_score(spec, model, X, y), spec.post)
+
+
+def _raw_score(spec: EvaluateSpec, model: Any, X: Any, y: Any) -> float:
     if spec.function == SCORE:
         return float(model.score(X, y))
+    if spec.function == CROSS_VAL:
+        from sklearn.model_selection import cross_val_score
+
+        kwargs = dict(spec.kwargs)
+        if isinstance(kwargs.get("cv"), dict):
+            kwargs["cv"] = _splitter(kwargs["cv"])
+        return float(cross_val_score(model, X, y, **kwargs).mean())
     import sklearn.metrics
 
     if spec.method == "predict_proba[:, 1]":
@@ -102,6 +117,47 @@ def score(spec: EvaluateSpec, model: Any, X: Any, y: Any) -> float:
     else:
         predicted = getattr(model, spec.method)(X)
     return float(getattr(sklearn.metrics, spec.function)(y, predicted, **spec.kwargs))
+
+
+def _splitter(spec: dict[str, Any]) -> Any:
+    """``{splitter: KFold, n_splits: 5, shuffle: true}`` -> the scikit-learn splitter."""
+    import sklearn.model_selection
+
+    name = spec.get("splitter")
+    if name not in SPLITTERS:
+        raise _bad("evaluate.kwargs.cv.splitter", name, f"one of {', '.join(sorted(SPLITTERS))}")
+    args = {k: v for k, v in spec.items() if k != "splitter"}
+    return getattr(sklearn.model_selection, str(name))(**args)
+
+
+def _post(value: float, post: list[list[Any]]) -> float:
+    """Apply the notebook's arithmetic (``* 100``, ``1 - x``, ``sqrt``) in order."""
+    for op, *args in post:
+        value = _POST[op](value, float(args[0]) if args else 0.0)
+    return value
+
+
+_POST = {
+    "mul": lambda v, c: v * c,
+    "div": lambda v, c: v / c,
+    "add": lambda v, c: v + c,
+    "rsub": lambda v, c: c - v,
+    "neg": lambda v, c: -v,
+    "sqrt": lambda v, c: math.sqrt(v) if v >= 0 else math.nan,
+    "pow": lambda v, c: v**c if v >= 0 else math.nan,
+}
+
+
+def _check_post(post: Any) -> None:
+    expected = f"a list of [operation, number] with operations {', '.join(POST_OPS)}"
+    if not isinstance(post, list):
+        raise _bad("evaluate.post", post, expected)
+    for item in post:
+        ok = isinstance(item, list) and item and item[0] in POST_OPS
+        ok = ok and len(item) == 1 + POST_OPS[item[0]]
+        ok = ok and all(isinstance(a, int | float) and not isinstance(a, bool) for a in item[1:])
+        if not ok:
+            raise _bad("evaluate.post", post, expected)
 
 
 def decide(config: GateConfig, candidate: float, champion: float | None) -> Decision:

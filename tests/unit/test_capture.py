@@ -86,6 +86,37 @@ def test_split_without_random_state_is_warned(tmp_path: Path) -> None:
     assert any("train_test_split() without random_state" in w for w in record.warnings)
 
 
+def test_unseeded_global_draws_are_warned_and_seeded_ones_are_not(tmp_path: Path) -> None:
+    import random
+
+    from sklearn.svm import SVC
+
+    def ns() -> dict[str, Any]:
+        frame = pd.DataFrame({"a": range(10)})
+        return {"np": np, "random": random, "df": frame, "SVC": SVC, "In": [""]}
+
+    code = (
+        "a = np.random.randint(0, 10, 5)\nb = random.randint(1, 6)\nc = df.sample(3)\n"
+        "rng = np.random.default_rng()\nd = rng.integers(5)\n"
+        "svm = SVC(gamma='auto').fit(np.eye(4), [0, 1, 0, 1])\n"
+    )
+    record, _ = run(code, ns(), tmp_path)
+    assert [w.split(":")[0] for w in record.warnings] == ["line 1", "line 2", "line 3", "line 4"]
+    assert "np.random.randint() draws from np.random's global generator" in record.warnings[0]
+    assert "random.seed(<int>)" in record.warnings[1]
+    assert "df.sample() without random_state" in record.warnings[2]
+    assert "default_rng() without a seed" in record.warnings[3]
+    assert not any("svm" in w for w in record.warnings)  # SVC draws only for probability=True
+
+    seeded = "np.random.seed(0)\nrandom.seed(1)\n" + code.replace("()\n", "(0)\n", 1)
+    seeded = seeded.replace("df.sample(3)", "df.sample(3, random_state=0)")
+    record, _ = run(seeded, ns(), tmp_path)
+    assert record.warnings == []
+    earlier = ns() | {"In": ["", "import numpy as np\nnp.random.seed(42)"]}  # an earlier cell
+    record, _ = run("x = np.random.rand(3)\n", earlier, tmp_path)
+    assert record.warnings == []
+
+
 def test_inputs_outputs_and_in_place_changes(tmp_path: Path) -> None:
     df = pd.DataFrame({"a": [1.0, 2.0, None], "b": ["x", "y", "z"]})
     untouched = pd.DataFrame({"c": [1]})

@@ -223,3 +223,36 @@ def test_importing_the_package_does_not_import_nbformat_or_ipython() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_imports_under_the_first_heading_move_to_setup_when_a_later_step_uses_them(
+    tmp_path: Path,
+) -> None:
+    nodes = [
+        nbformat.v4.new_markdown_cell("## Load"),
+        new_code_cell("import json\nimport math"),
+        new_code_cell("values = [1.0, 4.0]"),
+        nbformat.v4.new_markdown_cell("## Imports only"),
+        new_code_cell("import statistics"),
+        nbformat.v4.new_markdown_cell("## Report"),
+        new_code_cell("roots = [math.sqrt(v) for v in values]\nprint(json.dumps(roots))"),
+        new_code_cell("mean = statistics.mean(roots)"),
+    ]
+    nbformat.write(new_notebook(cells=nodes), tmp_path / "nb.ipynb")
+    plan = infer_dataflow(parse_notebook(tmp_path / "nb.ipynb", split="headings"))
+    assert [c.index + 1 for c in plan.setup] == [2, 5]
+    assert [s.name for s in plan.steps] == ["load", "report"]  # "imports only" had no other code
+    assert [c.index + 1 for c in plan.step("report").cells] == [4, 6, 7, 8]
+    assert any("cell 2 ('import json') only imports" in note for note in plan.notes)
+    assert inputs(plan, "report") == [("values", "load")]
+
+
+def test_models_fitted_in_a_loop_are_saved_by_the_step_that_fits_them(tmp_path: Path) -> None:
+    plan = plan_of(
+        tmp_path,
+        ("from sklearn.linear_model import Lasso, Ridge", "setup"),
+        ("models = {'a': Ridge(), 'b': Lasso()}\nX, y = [[0], [1]], [0, 1]", "step:make"),
+        ("for name, m in models.items():\n    m.fit(X, y)", "step:fit"),
+        ("best = models['a']", "step:pick"),
+    )
+    assert inputs(plan, "pick") == [("models", "fit")]

@@ -125,3 +125,29 @@ def test_inputs_from_an_earlier_step_name_their_producer() -> None:
     step = plan.steps[0]
     step.inputs = [Artifact("m", "train")]
     assert producer(plan, step, "m") == "train" and producer(plan, step, "X") == "s0"
+
+
+def test_score_repeats_the_arithmetic_and_cross_validation() -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_iris(return_X_y=True)
+    model = DecisionTreeClassifier(random_state=0).fit(X, y)
+    percent = EvaluateSpec("score", "s/m", "s/X", "s/y", post=[["mul", 100.0]])
+    assert score(percent, model, X, y) == 100.0
+    error = EvaluateSpec("accuracy_score", "s/m", "s/X", "s/y", post=[["rsub", 1.0]])
+    assert score(error, model, X, y) == 0.0
+    folds = {"splitter": "StratifiedKFold", "n_splits": 3, "shuffle": True, "random_state": 0}
+    cv = EvaluateSpec("cross_val_score", "s/m", "s/X", "s/y", kwargs={"cv": folds})
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    expected = cross_val_score(model, X, y, cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    assert score(cv, model, X, y) == pytest.approx(expected.mean())
+
+
+def test_gate_config_refuses_unknown_arithmetic_and_splitters() -> None:
+    with pytest.raises(ConfigError, match=r"gate\.evaluate\.post"):
+        _config(evaluate={**_config().evaluate.__dict__, "post": [["exp"]]})
+    bad = EvaluateSpec("cross_val_score", "s/m", "s/X", "s/y", kwargs={"cv": {"splitter": "os"}})
+    with pytest.raises(ConfigError, match="splitter"):
+        score(bad, None, None, None)

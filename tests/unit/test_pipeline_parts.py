@@ -127,6 +127,58 @@ def test_cell_error_names_step_cell_and_traceback_end() -> None:
     assert step.step_name(Path("steps/02_train.ipynb")) == "train"
 
 
+def test_cell_error_names_the_source_cell_and_the_users_own_lines(tmp_path: Path) -> None:
+    """Real IPython traceback chunks: the user's cells (one calling a setup cell's function),
+    then library frames, which are left to the report."""
+    helper = {"cell": 3, "line_offset": 0}
+    failing = {"cell": 9, "line_offset": 1}  # a %%track line was removed above it
+    nb = {
+        "metadata": {"nbops": {"source": "../../wine.ipynb"}},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "nbops-setup-1",
+                "source": "def helper(x):\n    return 1 / x",
+                "metadata": {"tags": ["nbops-setup"], "nbops": helper},
+            },
+            {
+                "cell_type": "code",
+                "id": "nbops-step-1",
+                "source": "a = 1\nb = helper(0)",
+                "metadata": {"tags": ["nbops-step"], "nbops": failing},
+            },
+        ],
+    }
+    report = tmp_path / "02_train.ipynb"
+    executed = [dict(c, execution_count=n) for c, n in zip(nb["cells"], (2, 5), strict=True)]
+    report.write_text(json.dumps({"cells": executed}))
+    exc = SimpleNamespace(
+        source="a = 1\nb = helper(0)",
+        exec_count=5,
+        ename="ZeroDivisionError",
+        evalue="division by zero",
+        traceback=[
+            "\x1b[0;31m----------\x1b[0m",
+            "ZeroDivisionError     Traceback (most recent call last)",
+            "Cell \x1b[0;32mIn[5], line 2\x1b[0m\n      1 a = 1\n----> 2 b = helper(0)\n",
+            "Cell In[2], line 2, in helper(x)\n      1 def helper(x):\n----> 2     return 1 / x\n",
+            "File /venv/site-packages/lib.py:10, in inner()\n---> 10 raise\n",
+            "ZeroDivisionError: division by zero",
+        ],
+    )
+    err = step.cell_error("train", nb, exc, "reports/02_train.ipynb", report)
+    first, *frames = err.message.splitlines()
+    assert first == (
+        "step 'train' failed in cell 9 of ../../wine.ipynb ('a = 1'): "
+        "ZeroDivisionError: division by zero"
+    )
+    assert frames == [
+        "    cell 9, line 3: b = helper(0)",
+        "    cell 3, line 2, in helper: return 1 / x",
+    ]
+    assert "../../wine.ipynb" in err.fix and err.cell == 9
+
+
 def _run(run_id: str, params: dict, metrics: dict, source: str = "cell") -> RunRecord:
     return RunRecord(
         run_id=run_id, params=params, metrics=metrics, source=source, status="FINISHED"

@@ -79,7 +79,15 @@ def test_folder_follows_the_contract(promoted: PromoteResult) -> None:
     generated = [*THREE_STEPS, "params.yaml", "dvc.yaml", "README.md", ".gitignore"]
     assert promoted.written == [*contract, *generated]
     assert (out / ".nbops-promote.json").is_file()
-    assert yaml.safe_load((out / "params.yaml").read_text()) == {
+    params = yaml.safe_load((out / "params.yaml").read_text())
+    assert params.pop("gate")["evaluate"] == {  # `pred` in one cell, scored in the next
+        "function": "accuracy_score",
+        "model": "train/model",
+        "X": "train/X_test",
+        "y": "train/y_test",
+        "method": "predict",
+    }
+    assert params == {
         "test_size": 0.25,
         "n_estimators": 10,
         "drift": {"psi": 0.2, "ks_pvalue": 0.05, "ks_statistic": 0.1, "share": 0.5},
@@ -125,6 +133,13 @@ def test_dvc_yaml_stages(promoted: PromoteResult) -> None:
             "cmd": "nbops step steps/03_evaluate.ipynb",
             "deps": ["steps/03_evaluate.ipynb", "artifacts/train"],
             "metrics": [{"metrics/evaluate.json": {"cache": False}}],
+        },
+        "validate_model": {  # scores train's model on train's holdout, as evaluate does
+            "cmd": "nbops validate model",
+            "deps": ["artifacts/train", "metrics/evaluate.json"],
+            "params": ["gate"],
+            "metrics": [{"metrics/validate_model.json": {"cache": False}}],
+            "always_changed": True,
         },
     }
 
