@@ -8,6 +8,7 @@ from pathlib import Path
 
 WINE_TRACKED = "wine_tracked.ipynb"
 WINE_PIPELINE = "wine_pipeline.ipynb"
+FANOUT_PIPELINE = "fanout_pipeline.ipynb"
 
 
 def copy_example(name: str, folder: Path) -> Path:
@@ -24,3 +25,13 @@ def write_wine_project(folder: Path) -> Path:
     (folder / "data").mkdir(parents=True, exist_ok=True)
     load_wine(as_frame=True).frame.to_csv(folder / "data" / "wine.csv", index=False)
     return copy_example(WINE_PIPELINE, folder)
+
+
+def write_fanout_project(folder: Path) -> Path:
+    """The five-model fan-out/fan-in notebook and its data (``data/cancer.csv``, scikit-learn's
+    bundled breast-cancer set). Returns the notebook's path."""
+    from sklearn.datasets import load_breast_cancer
+
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    load_breast_cancer(as_frame=True).frame.to_csv(folder / "data" / "cancer.csv", index=False)
+    return copy_example(FANOUT_PIPELINE, folder)
