@@ -103,7 +103,6 @@ class WidgetBase(ABC):
         """Run the frontend's action; True when the view was pushed again. An unknown action
         or any error is shown in the widget."""
         name = self.ACTIONS.get(str(message.get("action")))
-        before = self.view_state() if self._ui is not None else None
         if self.message_kind == "error":  # a new action: the last error is stale
             self.say("")
         try:
@@ -118,7 +117,7 @@ class WidgetBase(ABC):
         if self._ui is None:
             return False
         state = self.view_state()
-        if state == before:
+        if state == self._ui.view:  # what the frontend shows already
             return False
         self._ui.view = state
         return True

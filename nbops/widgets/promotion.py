@@ -203,28 +203,24 @@ class PromotionPanel(WidgetBase):
     # ---- renderings -----------------------------------------------------------------------
 
     def table_html(self, live: bool = False) -> str:
-        """The versions; ``live`` adds a "make champion" button per version and folds long
-        gate reasons (the full text one click away)."""
+        """The versions, long gate reasons folded (the full text one click away); ``live``
+        adds a "make champion" button beside each version number."""
         model = self.model
         header, rows = vm.header(model), vm.rows(model)
         reasons = header.index("gate reasons")
-        raw: tuple[int, ...] = (reasons,)
-        for row in rows:
+        raw: tuple[int, ...] = (0, reasons)
+        for row, version in zip(rows, model.versions, strict=True):
             row[reasons] = _reasons_html(row[reasons])
-        if live:
-            header = [*header, ""]
-            raw = (reasons, len(header) - 1)
-            for row, version in zip(rows, model.versions, strict=True):
+            row[0] = html.escape(row[0])
+            if live:
                 state = vm.champion_button(model, version.version)
                 busy = self.pending is not None
-                row.append(
-                    button(
-                        "make champion",
-                        "champion",
-                        disabled=not state.enabled or busy,
-                        title=state.why if not busy else "answer the question below first",
-                        version=version.version,
-                    )
+                row[0] += " " + button(
+                    "make champion",
+                    "champion",
+                    disabled=not state.enabled or busy,
+                    title=state.why if not busy else "answer the question below first",
+                    version=version.version,
                 )
         marked = [vm.CHAMPION in v.aliases for v in model.versions]
         return html_table(header, rows, css_class="nbops-versions", marked=marked, raw_columns=raw)

@@ -362,11 +362,19 @@ class RunBrowser(WidgetBase):
         return full if full.run_id == record.run_id else record
 
     def _unknown_experiment(self) -> None:
-        """No run in ``experiment``: say whether the experiment exists, and which do."""
+        """No run in ``experiment``: say whether the experiment exists, and which do (never
+        creating a store to find out)."""
+        from nbops.store.sqlite import db_path
+
+        uri = self.session.config.tracking_uri
+        db = db_path(uri)
+        if db is not None and not db.exists():
+            self.say(f"no store yet at {uri}: put %%track on a cell to record a run", "error")
+            return
         try:
             from mlflow.tracking import MlflowClient
 
-            client = MlflowClient(tracking_uri=self.session.config.tracking_uri)
+            client = MlflowClient(tracking_uri=uri)
             names = sorted(e.name for e in client.search_experiments())
         except Exception as exc:
             self.say(f"no runs in experiment {self.experiment!r} ({error_text(exc)})", "error")

@@ -33,7 +33,7 @@ TAG_VALIDATION = "nbops.validation.data"
 TAG_PIPELINE_RUN = "nbops.pipeline.run"
 CHAMPION_PREFIX = "champion."
 MAX_OTHER_METRICS = 3
-REASONS_PREVIEW = 44  # characters shown before the rest is folded
+REASONS_PREVIEW = 34  # characters shown before the rest is folded
 UNKNOWN = "?"
 
 
@@ -129,8 +129,8 @@ def header(model: PanelModel) -> list[str]:
     metrics = []
     if model.gate_metric:
         m = model.gate_metric
-        own = "own holdout each" if model.mixed_holdouts else "holdout"
-        metrics = [f"{m} ({own})", f"champion's {m} (same)"]
+        own = "per holdout" if model.mixed_holdouts else "holdout"
+        metrics = [f"{m} ({own})", f"champion's {m}"]
     others = [f"{m} (run)" for m in model.other_metrics]
     return ["version", "aliases", "created", "run", "holdout", *metrics, *others,
             "data", "gate", "gate reasons", "last change"]  # fmt: skip
@@ -152,7 +152,7 @@ def rows(model: PanelModel, full_reasons: bool = True) -> list[list[str]]:
             [
                 f"v{v.version}",
                 ", ".join(v.aliases) or MISSING,
-                time.strftime("%m-%d %H:%M:%S", time.localtime(v.created.timestamp())),
+                time.strftime("%m-%d %H:%M", time.localtime(v.created.timestamp())),
                 (v.run_id or "")[:8] or MISSING,
                 holdout_text(model, v.version),
                 *metrics,

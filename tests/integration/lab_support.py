@@ -221,12 +221,19 @@ def save(page: Any) -> None:
 
 
 def errors_on_page(page: Any) -> list[str]:
-    """Error outputs of cells and widget errors, as text."""
+    """The current notebook's error outputs (a cell that raised) and widgets that could not
+    be drawn ("Error displaying widget"), as text."""
     return page.evaluate(
-        """() => [...document.querySelectorAll('.jp-OutputArea-output')]
-          .map(o => o.innerText)
-          .filter(t => t.includes('Error displaying widget') || t.includes('Traceback')
-                       || /^\\w+Error: /m.test(t))"""
+        """() => {
+          const cells = window.jupyterapp.shell.currentWidget.content.widgets;
+          const raised = cells.filter(c => c.model.type === 'code').flatMap(c => {
+            const outputs = c.model.outputs;
+            return [...Array(outputs.length).keys()].map(i => outputs.get(i).toJSON());
+          }).filter(o => o.output_type === 'error').map(o => `${o.ename}: ${o.evalue}`);
+          const widgets = [...document.querySelectorAll('.jp-OutputArea-output')]
+            .map(o => o.innerText).filter(t => t.includes('Error displaying widget'));
+          return [...raised, ...widgets];
+        }"""
     )
 
 

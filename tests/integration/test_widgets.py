@@ -258,7 +258,7 @@ def test_panel_shows_versions_and_promotes_and_rolls_back_only_when_confirmed(
     html = view(panel)
     assert "champion v2, challenger v3, previous v1" in html
     assert [v.version for v in panel.model.versions] == [2, 3, 1]
-    for text in ("accuracy (own holdout each)", "0.96 · H1", "passed", "0.9733 · H1"):
+    for text in ("accuracy (per holdout)", "0.96 · H1", "passed", "0.9733 · H1"):
         assert text in html
     assert "H1: 150 rows" in html and "unknown (no gate record)" in html
     assert "not comparable down the column" in html  # v1, v2: scored on unknown data
@@ -307,7 +307,7 @@ def test_panel_shows_versions_and_promotes_and_rolls_back_only_when_confirmed(
     _confirm_refuses_a_changed_registry(panel, config, model_runs)
     shell.run_line_magic("nbops", "promotion iris")  # type: ignore[attr-defined]
     out = capsys.readouterr().out  # a terminal: the text table
-    assert "model 'iris': champion v3, challenger v5" in out and "accuracy (own" in out
+    assert "model 'iris': champion v3, challenger v5" in out and "accuracy (per holdout)" in out
 
 
 def _confirm_refuses_a_changed_registry(

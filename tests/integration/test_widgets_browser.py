@@ -16,6 +16,7 @@ Each takes its screenshots (docs/img with NBOPS_SCREENSHOTS=1).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,7 +140,9 @@ def test_run_browser_sorts_compares_hovers_and_survives_a_reopen(
     header.click()
     page.wait_for_selector('th[data-key="metrics.accuracy"][aria-sort="ascending"]')
     assert _row_names(widget)[0] == "rf-10-1"
-    assert "2026" in widget.locator("table.nbops-runs tbody tr").first.inner_text() or True
+    started = widget.locator("table.nbops-runs tbody tr td:nth-child(5)").all_inner_texts()
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", t) for t in started), started
+    assert len(set(started)) == 8  # to the second: runs a few seconds apart read apart
 
     # tick two runs: the comparison, split into inputs / outputs / params / metrics
     for name in ("rf-10-2", "rf-10-4"):
@@ -154,12 +157,11 @@ def test_run_browser_sorts_compares_hovers_and_survives_a_reopen(
 
     # hover a chart point: its run in the tooltip
     widget.scroll_into_view_if_needed()  # all of it: the screenshot must not scroll
-    point = widget.locator("circle.nbops-point[data-run]").first
-    point.hover()
+    run_id = ids[SWEEP.index((50, 4))]
+    widget.locator(f'circle.nbops-point[data-run="{run_id}"]').hover()
     tip = widget.locator(".nbops-tip")
     tip.wait_for(state="visible")
-    run_id = point.get_attribute("data-run")
-    assert run_id in ids and run_id[:8] in tip.inner_text() and "accuracy = " in tip.inner_text()
+    assert f"rf-50-4 ({run_id[:8]})" in tip.inner_text() and "accuracy = 0.904" in tip.inner_text()
     legend = widget.locator(".nbops-legend").inner_text()  # colour by n_estimators: 10 and 50
     assert "n_estimators" in legend and "10" in legend and "50" in legend
     screenshot(widget, shots, "run_browser.png")  # with the tooltip
@@ -343,3 +345,32 @@ def test_live_chart_grows_while_the_cell_runs(lab: Lab, page: Any, shots: Path) 
     assert len(grew) >= 3 and grew == sorted(grew), counts  # updated live, several times
     final = page.locator(".nbops-summary").first.inner_text()
     assert "FINISHED" in final and "20 pts" in final
+
+
+def test_where_jupyterlab_saves_no_widget_state_the_widget_says_so(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """JupyterLab's own default (saveState off): a reopened notebook would show "Error
+    displaying widget", so the live widget warns and names the setting."""
+    from playwright.sync_api import sync_playwright
+
+    require_browser()
+    root = tmp_path_factory.mktemp("plain-lab")
+    folder = new_project(root, "plain")
+    _sweep(load_config(folder))
+    write_notebook(folder / "plain.ipynb", ["%load_ext nbops", "%nbops runs sweep"])
+    state = tmp_path_factory.mktemp("plain-jupyter")
+    with jupyterlab(root, state, save_state=False) as lab, sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = chromium.new_page(viewport={"width": 1700, "height": 1200})
+            page.set_default_timeout(WAIT_MS)
+            open_notebook(page, lab, "plain/plain.ipynb")
+            run_all(page)
+            widget = page.locator(".nbops-widget").first
+            widget.locator("table.nbops-runs").wait_for()  # %nbops runs: the widget
+            warning = widget.locator(".nbops-savestate")
+            warning.wait_for(state="visible")
+            assert "Save Widget State Automatically" in warning.inner_text()
+        finally:
+            chromium.close()

@@ -20,17 +20,25 @@ function tooltip(root) {
   tip.className = "nbops-tip";
   tip.style.display = "none";
   root.appendChild(tip);
+  const place = (event) => {
+    // relative to the widget (position: absolute): a notebook's containers may be transformed,
+    // which moves a position: fixed element away from the pointer
+    const box = root.getBoundingClientRect();
+    const x = Math.min(event.clientX - box.left + 14, root.clientWidth - tip.offsetWidth - 4);
+    let y = event.clientY - box.top + 14;
+    if (y + tip.offsetHeight > root.clientHeight) y -= tip.offsetHeight + 24; // above, near the end
+    tip.style.left = `${Math.max(4, x)}px`;
+    tip.style.top = `${Math.max(0, y)}px`;
+  };
   root.addEventListener("mouseover", (event) => {
     const target = event.target.closest ? event.target.closest("[data-tip]") : null;
     if (!target || !root.contains(target)) return;
     tip.textContent = target.dataset.tip;
     tip.style.display = "block";
+    place(event);
   });
   root.addEventListener("mousemove", (event) => {
-    if (tip.style.display === "none") return;
-    const x = Math.min(event.clientX + 14, window.innerWidth - tip.offsetWidth - 8);
-    tip.style.left = `${Math.max(4, x)}px`;
-    tip.style.top = `${event.clientY + 14}px`;
+    if (tip.style.display !== "none") place(event);
   });
   root.addEventListener("mouseout", (event) => {
     const target = event.target.closest ? event.target.closest("[data-tip]") : null;
@@ -51,8 +59,11 @@ async function saveStateIsOff() {
     const url = `${base}lab/api/settings/@jupyter-widgets/jupyterlab-manager:plugin`;
     const reply = await fetch(url, { credentials: "same-origin", headers });
     if (!reply.ok) return false;
+    // the user's setting, else the schema's default (with the server's overrides.d applied)
     const settings = await reply.json();
-    return !!settings.composite && settings.composite.saveState === false;
+    const user = (settings.settings || {}).saveState;
+    const schema = ((settings.schema || {}).properties || {}).saveState || {};
+    return (user !== undefined ? user : schema.default) === false;
   } catch (error) {
     return false;
   }
