@@ -22,7 +22,8 @@ from nbops.store.mapping import param_value as param_text
 from nbops.widgets.render import MISSING, html_table, text_table
 
 SECTIONS = ("inputs", "outputs", "params", "metrics", "code")
-MAX_CODE_LINES = 60
+MAX_CODE_LINES = 60  # of the diff, in the HTML (folded); the text shows fewer
+MAX_TEXT_CODE_LINES = 16
 
 
 @dataclass
@@ -183,7 +184,10 @@ def comparison_text(c: Comparison) -> str:
         if rows:
             lines.append(text_table(["", *c.labels], rows))
     if c.code_diff:
-        lines += c.code_diff[:MAX_CODE_LINES]
+        lines += c.code_diff[:MAX_TEXT_CODE_LINES]
+        more = len(c.code_diff) - MAX_TEXT_CODE_LINES
+        if more > 0:
+            lines.append(f"... {more} more lines of the diff (`nbops diff` shows all)")
     return "\n".join(lines)
 
 

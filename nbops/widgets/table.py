@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nbops.display import format_duration
 from nbops.errors import UsageError
 from nbops.record import RunRecord
 from nbops.widgets.filters import FILTER_HELP, ORDERING, Condition, as_number, parse_filter
@@ -220,7 +221,9 @@ def cell_text(key: str, value: Any) -> str:
         return str(value)[:8]
     if key == "started":
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
-    if key == "duration" or key.startswith("metrics."):
+    if key == "duration" and isinstance(value, int | float):
+        return format_duration(value)
+    if key.startswith("metrics."):
         return f"{value:.4g}" if isinstance(value, int | float) else str(value)
     text = str(value)
     return text if len(text) <= MAX_VALUE * 2 or key == "data" else text[: MAX_VALUE - 1] + "…"
@@ -241,7 +244,7 @@ def _columns(records: Sequence[RunRecord]) -> list[Column]:
     if len({r.experiment for r in records}) > 1:
         columns.append(Column("experiment", "experiment"))
     columns += [Column("status", "status"), Column("started", "started")]
-    columns.append(Column("duration", "secs"))
+    columns.append(Column("duration", "duration"))
     metrics = sorted({k for r in records for k in r.metrics})[:MAX_METRIC_COLUMNS]
     columns += [Column(f"metrics.{m}", m) for m in metrics]
     values: dict[str, set[str]] = {}

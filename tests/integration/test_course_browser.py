@@ -44,8 +44,10 @@ PANEL_CELL = 'PromotionPanel("weather")'
 @pytest.fixture
 def course_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Lab, Path]]:
     require_browser()
+    keep = ("NBOPS_SCREENSHOTS", "NBOPS_REQUIRE_BROWSER")  # the test's own switches
     for key in [k for k in os.environ if k.startswith(("NBOPS_", "MLFLOW_", "JPY_"))]:
-        monkeypatch.delenv(key)  # the course's store comes from its own folder
+        if key not in keep:
+            monkeypatch.delenv(key)  # the course's store comes from its own folder
     course = tmp_path / "course"
     course.mkdir()
     for path in [*COURSE.glob("*.ipynb"), COURSE / "pyproject.toml"]:

@@ -26,6 +26,17 @@ print("done")
 """
 
 
+RAISING = """%%track --name diverged
+import time
+import nbops
+for epoch in nbops.steps(range(10)):
+    time.sleep(0.3)
+    nbops.log_metric("loss", 2.0 ** epoch)
+    if epoch == 4:
+        raise FloatingPointError("loss diverged")
+"""
+
+
 def _run(client, code: str, timeout: float = 120) -> list[tuple[float, dict]]:
     """Execute ``code``; every IOPub message of it, with the time it arrived."""
     msg_id = client.execute(code)
@@ -51,6 +62,7 @@ def test_the_summary_updates_while_the_loop_runs(project: Path, config: Config) 
     try:
         _run(client, "%load_ext nbops")
         messages = _run(client, CELL)
+        raising = _run(client, RAISING)
         _run(client, "%nbops wait")
     finally:
         client.stop_channels()
@@ -72,8 +84,20 @@ def test_the_summary_updates_while_the_loop_runs(project: Path, config: Config) 
     final = shown[-1][1]["content"]["data"]
     assert "FINISHED" in final["text/plain"] and "loss 1 → 0.125 (8 steps)" in final["text/plain"]
 
+    # a cell that raises in the loop: the error reaches the user, the summary is final
+    [error] = [m for _, m in raising if m["msg_type"] == "error"]
+    assert error["content"]["ename"] == "FloatingPointError"
+    updates = [m for _, m in raising if m["msg_type"] in kinds]
+    assert any("RUNNING" in m["content"]["data"]["text/plain"] for m in updates)
+    last = updates[-1]["content"]["data"]["text/plain"]
+    assert "FAILED: FloatingPointError: loss diverged" in last and "(5 steps)" in last
+
     client_ = MlflowClient(tracking_uri=config.tracking_uri)
-    [run] = client_.search_runs([e.experiment_id for e in client_.search_experiments()])
+    ids = [e.experiment_id for e in client_.search_experiments()]
+    [failed] = client_.search_runs(ids, filter_string="attributes.run_name = 'diverged'")
+    assert failed.info.status == "FAILED"
+    assert len(client_.get_metric_history(failed.info.run_id, "loss")) == 5
+    [run] = client_.search_runs(ids, filter_string="attributes.run_name = 'live-loop'")
     history = client_.get_metric_history(run.info.run_id, "loss")
     assert [(m.step, round(m.value, 4)) for m in history] == [
         (i, round(1 / (i + 1), 4)) for i in range(8)
