@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# an editable install skips data-files: JupyterLab's default to save widget state
+	mkdir -p $(VENV)/share/jupyter/lab/settings/overrides.d
+	cp jupyter-config/overrides.d/nbops.json $(VENV)/share/jupyter/lab/settings/overrides.d/
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -21,6 +21,7 @@ _LAZY = {
     "log_metric": "nbops.capture.collector",
     "log_metrics": "nbops.capture.collector",
     "set_tag": "nbops.capture.collector",
+    "steps": "nbops.capture.collector",
     "fingerprint": "nbops.fingerprint",
     "fingerprint_file": "nbops.fingerprint",
     "RunRecord": "nbops.record",

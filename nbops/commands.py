@@ -341,7 +341,9 @@ def change_text(change: registry.RegistryChange) -> str:
     """What a promote/rollback moved, who did it and why, and how to load the champion."""
     champion = change.aliases.get(registry.CHAMPION)
     if not change.changes:
-        return f"model {change.name!r}: nothing changed (version {champion} is the champion)"
+        held = f"version {champion} is the champion" if champion else "it has no champion"
+        note = f"{change.note}; " if change.note else ""
+        return f"model {change.name!r}: {note}nothing changed ({held})"
     lines = [f"model {change.name!r}: version {champion} is the champion ({change.op})"]
     for c in change.changes:
         old = f"v{c.old}" if c.old is not None else "-"

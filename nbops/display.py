@@ -16,9 +16,10 @@ import html
 import math
 from typing import Any
 
+from nbops.curves import curves_html, curves_text
 from nbops.record import DataRef, RunRecord
 
-STATES = ("saving", "saved", "failed", "local", "lost")
+STATES = ("running", "saving", "saved", "failed", "local", "lost")
 MAX_PARAMS = 8
 MAX_METRICS = 8
 MAX_DATA = 6
@@ -27,6 +28,7 @@ MAX_ERROR = 200
 SPOOL_HINT = "kept in .nbops/spool; run `nbops sync` (or `%nbops sync`) to deliver it"
 
 _STATE_TEXT = {
+    "running": "running… (updated live; recorded when the cell ends)",
     "saving": "saving to MLflow…",
     "saved": "saved to MLflow",
     "failed": "not saved to MLflow",
@@ -34,6 +36,7 @@ _STATE_TEXT = {
     "lost": "NOT SAVED anywhere",
 }
 _STATE_COLOUR = {  # mid-tone colours with alpha: readable on light and dark backgrounds
+    "running": "rgba(33, 150, 243, 0.8)",
     "saving": "rgba(128, 128, 128, 0.6)",
     "saved": "rgba(46, 160, 67, 0.8)",
     "failed": "rgba(218, 54, 51, 0.85)",
@@ -43,7 +46,10 @@ _STATE_COLOUR = {  # mid-tone colours with alpha: readable on light and dark bac
 
 
 class Summary:
-    """IPython display object for one record; re-create it to update a display handle."""
+    """IPython display object for one record; re-create it to update a display handle.
+
+    ``state="running"`` is the live view of a cell still running (:mod:`nbops.live`): the
+    record so far, ``message`` as its progress (elapsed time, step)."""
 
     def __init__(self, record: RunRecord, state: str = "saving", message: str = "") -> None:
         if state not in STATES:
@@ -63,6 +69,8 @@ def render_text(record: RunRecord, state: str = "saving", message: str = "") -> 
     """The summary as plain text lines (terminals, logs, ``text/plain``)."""
     lines = [_headline(record, state)]
     lines += [f"  {label}: {value}" for label, value in _rows(record, state)]
+    if record.metric_history:
+        lines.append(f"  curves: {curves_text(record.metric_history)}")
     lines += [f"  ⚠ {warning}" for warning in record.warnings]
     lines.append(f"  {_footer(state, message)}")
     return "\n".join(lines)
@@ -82,6 +90,7 @@ def render_html(record: RunRecord, state: str = "saving", message: str = "") -> 
     parts.append(f"<div><b>{esc(_headline(record, state))}</b></div>")
     for name, value in _rows(record, state):
         parts.append(f'<div><span style="{label}">{esc(name)}:</span> {esc(value)}</div>')
+    parts.append(curves_html(record.metric_history))
     for warning in record.warnings:
         parts.append(f'<div style="color:{_STATE_COLOUR["local"]}">⚠ {esc(warning)}</div>')
     footer_style = f"color:{colour}" if state in ("failed", "local", "lost") else label
@@ -92,7 +101,7 @@ def render_html(record: RunRecord, state: str = "saving", message: str = "") -> 
 
 def _headline(record: RunRecord, state: str) -> str:
     """``nbops run 'name' (abcd1234) in 'experiment' · FINISHED · 2.3s``."""
-    if state == "saving":
+    if state in ("running", "saving"):
         run_id = "pending"
     else:
         run_id = record.run_id[:8] if record.run_id else "not stored"

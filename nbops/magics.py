@@ -83,12 +83,13 @@ class NbopsMagics(Magics):
         except Exception as exc:  # a broken [tool.nbops]: run the cell untracked, say why
             self._warn(f"nbops: not tracking this cell: {exc}")
             return self._run(code, cell)
+        live = _start_live(self.shell, capture)  # the summary while the cell runs (nbops.live)
         try:
             result = self._run(code, cell)
         except BaseException as exc:
-            self._record(capture, exc)
+            self._record(capture, exc, live)
             raise
-        self._record(capture, None)
+        self._record(capture, None, live)
         return result
 
     def _run(self, code: str, raw: str) -> Any:
@@ -114,12 +115,13 @@ class NbopsMagics(Magics):
             return eval(shell.compile(last, filename, "eval"), shell.user_ns)
         return None
 
-    def _record(self, capture: Any, error: BaseException | None) -> None:
+    def _record(self, capture: Any, error: BaseException | None, live: Any = None) -> None:
         """Spool and queue the record, show the summary; never raises into the cell."""
         try:
+            shown = live.stop() if live is not None else None  # the live summary's display
             handle = _DisplaySlot(live=_updates_in_place(self.shell))
             record, entry = self.session.commit(capture, error, on_done=handle.done)
-            handle.show(record, saved=entry is not None)
+            handle.show(record, saved=entry is not None, existing=shown)
         except Exception as exc:  # last line of defence: the cell's result stands
             self._warn(f"nbops: this cell ran, but could not be recorded: {exc}")
 
@@ -169,7 +171,8 @@ class _DisplaySlot:
         self.handle: Any = None
         self.outcome: tuple[RunRecord, BaseException | None] | None = None
 
-    def show(self, record: RunRecord, saved: bool) -> None:
+    def show(self, record: RunRecord, saved: bool, existing: Any = None) -> None:
+        """Display the summary, or turn ``existing`` (the live summary) into it."""
         from IPython.display import display
 
         with self.lock:
@@ -177,7 +180,11 @@ class _DisplaySlot:
                 summary = _summary(*self.outcome, spooled=saved)
             else:
                 summary = Summary(record, "saving" if saved else "lost", "")
-            self.handle = display(summary, display_id=True)
+            if existing is not None:
+                existing.update(summary)
+                self.handle = existing
+            else:
+                self.handle = display(summary, display_id=True)
 
     def done(self, record: RunRecord, error: BaseException | None) -> None:
         with self.lock:
@@ -234,6 +241,18 @@ def warm_session(shell: Any) -> None:
         default_session().warm(shell)
     except Exception:
         return
+
+
+def _start_live(shell: Any, capture: Any) -> Any:
+    """A live summary for kernels that update outputs in place; None elsewhere or on error."""
+    if not _updates_in_place(shell):
+        return None
+    try:
+        from nbops.live import LiveSummary
+
+        return LiveSummary(capture).start()
+    except Exception:  # the live view is optional; the cell runs regardless
+        return None
 
 
 def _updates_in_place(shell: Any) -> bool:

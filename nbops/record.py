@@ -86,6 +86,10 @@ class RunRecord:
     end: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    # metrics logged with a step: name -> [[step, value, epoch milliseconds], ...] in the order
+    # logged (``nbops.log_metric(name, value, step=)``, ``nbops.steps()``); ``metrics`` keeps
+    # the last value. Stored as MLflow metric history.
+    metric_history: dict[str, list[list[float]]] = field(default_factory=dict)
     data: list[DataRef] = field(default_factory=list)
     code: str = ""
     code_hash: str = ""

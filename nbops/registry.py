@@ -115,11 +115,20 @@ def rollback(
     """Make ``previous`` the champion again. The demoted champion only loses ``champion`` (it
     stays registered; promote it to restore it). ``previous`` moves to the champion the new
     one had replaced, if the history records one that still exists; otherwise it is removed,
-    so repeated rollbacks walk back through the promotions until there is nothing left."""
+    so repeated rollbacks walk back through the promotions until there is nothing left.
+
+    With no ``previous`` (never promoted twice, or already rolled back) nothing changes: the
+    change returned is empty and its ``note`` says why. A rollback clicked in a panel and run
+    again from the CLI (notebook 05) is then harmless, not an error."""
     with open_model(_config_of(session_or_config), name, "roll back a model") as model:
         aliases = model.aliases()
-        fix = f"promote a version first: nbops model promote {model.q} VERSION"
-        target = model.holder(aliases, PREVIOUS, "nothing to roll back to", fix)
+        if PREVIOUS not in aliases:
+            note = (
+                f"nothing to roll back to: no version of model {name!r} has alias {PREVIOUS!r} "
+                f"(to make another version champion: nbops model promote {model.q} VERSION)"
+            )
+            return RegistryChange(name, "rollback", "", _actor(actor), reason, [], aliases, note)
+        target = aliases[PREVIOUS]
         demoted = aliases.get(CHAMPION)
         before = _replaced(model.history(target))
         if before in (target, demoted) or not model.has_version(before):

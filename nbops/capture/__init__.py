@@ -163,6 +163,7 @@ class Capture:
                 record.metrics[name] = number
         record.params.update(self.collector.params)
         record.metrics.update(self.collector.metrics)
+        record.metric_history.update(self.collector.history)
         record.tags.update(self.collector.tags)
 
     def _model(self) -> dict | None:

@@ -19,6 +19,7 @@ DATA_STAGE, MODEL_STAGE = "validate_data", "validate_model"
 TAG_DECISION, TAG_REASONS = "nbops.gate.decision", "nbops.gate.reasons"
 TAG_METRIC, TAG_CHAMPION_BEFORE = "nbops.gate.metric", "nbops.champion.before"
 TAG_DATA = "nbops.validation.data"
+TAG_HOLDOUT = "nbops.gate.holdout"  # JSON {"rows": n, "fingerprint": "xxh128:..."}
 
 
 @dataclass
@@ -70,12 +71,15 @@ def _drifted(report: dict[str, Any]) -> list[str]:
 def decision_tags(report: dict[str, Any]) -> dict[str, str]:
     """The gate's decision as tags, from its report (a ``GateResult`` as a dict): the same on
     the stage's run, on the registered version and on the pipeline's parent run."""
-    return {
+    tags = {
         TAG_DECISION: "passed" if report.get("passed") else "failed",
         TAG_REASONS: "; ".join(map(str, report.get("reasons") or []))[:5000],
         TAG_METRIC: str(report.get("metric", "")),
         TAG_CHAMPION_BEFORE: str(report.get("champion_version") or ""),
     }
+    if report.get("holdout"):  # what the scores were measured on: the panel labels them
+        tags[TAG_HOLDOUT] = json.dumps(report["holdout"], sort_keys=True)
+    return tags
 
 
 def _gate_tags(report: dict[str, Any]) -> dict[str, str]:

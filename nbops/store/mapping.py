@@ -91,6 +91,29 @@ def metrics(record: RunRecord) -> dict[str, float]:
     return out
 
 
+def metric_points(
+    record: RunRecord, values: dict[str, float], stamp: int
+) -> list[tuple[str, float, int, int]]:
+    """``(key, value, timestamp ms, step)`` to log for each metric in ``values`` (safe keys, as
+    :func:`metrics` returns them): every point of a metric's history, else one point at step 0.
+    When the run's value differs from the history's last point, it is logged last, at the
+    highest step, so MLflow's "latest value" is the record's."""
+    history = {safe_key(k): v for k, v in record.metric_history.items()}
+    points = []
+    for key, value in values.items():
+        logged = [(key, float(v), int(t), int(s)) for s, v, t in history.get(key, ())]
+        if logged and _same(logged[-1][1], value):
+            points += logged
+            continue
+        top = max((p[3] for p in logged), default=0)
+        points += [*logged, (key, value, max([stamp, *(p[2] + 1 for p in logged)]), top)]
+    return points
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)  # NaN equals NaN here
+
+
 def identity_tags(record: RunRecord) -> dict[str, str]:
     """Tags set at ``create_run``, so a retry finds the run of this record."""
     return {TAG_RECORD_ID: record.record_id, TAG_SOURCE: record.source}

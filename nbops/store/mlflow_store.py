@@ -170,7 +170,8 @@ class MlflowTracker:
             metrics.pop(key, None)
         stamp = mapping.millis(record.end or record.start or time.time())
         param_list = [Param(k, v) for k, v in params.items()]
-        metric_list = [Metric(k, v, stamp, 0) for k, v in metrics.items()]
+        points = mapping.metric_points(record, metrics, stamp)  # histories: every step
+        metric_list = [Metric(k, v, ts, step) for k, v, ts, step in points]
         tag_list = [RunTag(k, v) for k, v in mapping.tags(record).items()]
         for p, m, t in mapping.batches(param_list, metric_list, tag_list):
             self._client.log_batch(run.info.run_id, metrics=m, params=p, tags=t)

@@ -83,6 +83,7 @@ class RegistryChange:
     reason: str
     changes: list[AliasChange]
     aliases: dict[str, int]  # every alias of the model afterwards
+    note: str = ""  # why nothing changed, when nothing did (a rollback with no previous)
 
 
 @contextlib.contextmanager

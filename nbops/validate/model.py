@@ -44,6 +44,7 @@ class GateResult:
     champion: float | None
     champion_version: int | None  # the champion before this run: the rollback pointer
     reasons: list[str]
+    holdout: dict[str, Any] | None = None  # rows and fingerprint of what both were scored on
     registered_version: int | None = None
     aliases: list[str] = field(default_factory=list)
     run_id: str | None = None
@@ -73,6 +74,7 @@ def validate_model(folder: Path, session: Session | None = None) -> GateResult:
         champion,
         champion_version,
         decision.reasons,
+        _holdout(X, y),
     )
     record = _record(folder, config, result)
     payload = {"model": model, "input_example": X} if decision.passed else None
@@ -90,6 +92,17 @@ def _load(folder: Path, config: GateConfig, role: str) -> Any:
 
     producer, var = config.evaluate.artifact(role)
     return serializers.load(var, producer, STAGE, folder)
+
+
+def _holdout(X: Any, y: Any) -> dict[str, Any] | None:
+    """Rows and one fingerprint of the holdout (X and y): scores on different holdouts are not
+    comparable, so the promotion panel labels each score with this."""
+    from nbops.fingerprint import fingerprint
+
+    try:
+        return {"rows": len(X), "fingerprint": fingerprint([fingerprint(X), fingerprint(y)])}
+    except Exception:  # an X without len() or unhashable: the scores stay unlabelled
+        return None
 
 
 def _champion(

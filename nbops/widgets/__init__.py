@@ -1,9 +1,9 @@
 """Notebook widgets: ``RunBrowser`` (runs side by side) and ``PromotionPanel`` (champion and
 challenger, promote and roll back).
 
-Attributes load on first use, so ``import nbops.widgets`` imports neither ipywidgets nor
-mlflow; each widget builds its ipywidgets tree when it is first displayed in a kernel, and
-shows an HTML/text table where no widget frontend exists.
+Attributes load on first use, so ``import nbops.widgets`` imports neither ipywidgets, anywidget
+nor mlflow; each widget builds its anywidget when it is first displayed in a kernel, and shows
+an HTML/text table where no widget frontend exists.
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ _CONDITION = re.compile(
     r"^\s*(?P<key>[^<>=!~]+?)\s*(?P<op>>=|<=|!=|==|=|>|<|~)\s*(?P<value>.*?)\s*$"
 )
 _SPLIT = re.compile(r",|\s+and\s+", re.IGNORECASE)
+_OPERATOR_CHARS = "<>=!~"
+ORDERING = frozenset({">", ">=", "<", "<="})
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ class Condition:
 
 
 def parse_filter(text: str) -> list[Condition]:
-    """The conditions in ``text`` (empty: none); a UsageError naming the part it cannot read."""
+    """The conditions in ``text`` (empty: none); a UsageError naming the part it cannot read,
+    e.g. a doubled operator (``accuracy >> 2``), which would otherwise compare as text and
+    silently match nothing."""
     conditions = []
     for part in _SPLIT.split(text or ""):
         if not part.strip():
@@ -69,6 +73,13 @@ def parse_filter(text: str) -> list[Condition]:
         if match is None or not match["value"]:
             raise UsageError(f"cannot read the filter condition {part.strip()!r}", fix=FILTER_HELP)
         value = match["value"].strip().strip("'\"")
+        if value and value[0] in _OPERATOR_CHARS:
+            key, op, rest = match["key"].strip(), match["op"], value.lstrip(_OPERATOR_CHARS)
+            raise UsageError(
+                f"cannot read the filter condition {part.strip()!r}: an operator follows "
+                f"{op!r} ({value[:1]!r})",
+                fix=f"write one operator, e.g. `{key} {op} {rest.strip()}`; " + FILTER_HELP,
+            )
         conditions.append(Condition(match["key"].strip(), match["op"], value))
     return conditions
 

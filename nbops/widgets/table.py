@@ -12,9 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nbops.display import format_duration
 from nbops.errors import UsageError
 from nbops.record import RunRecord
-from nbops.widgets.filters import FILTER_HELP, Condition, as_number, parse_filter
+from nbops.widgets.filters import FILTER_HELP, ORDERING, Condition, as_number, parse_filter
 
 BUILTIN = ("run", "name", "experiment", "status", "started", "duration", "data")
 MAX_METRIC_COLUMNS = 8
@@ -64,10 +65,20 @@ class RunTable:
         return [r for r in self.records if r.run_id not in known] if known else []
 
     def set_filter(self, text: str) -> None:
-        """Apply ``text`` (see :mod:`nbops.widgets.filters`); a UsageError leaves it unchanged."""
+        """Apply ``text`` (see :mod:`nbops.widgets.filters`); a UsageError leaves it unchanged.
+        A number column compared with a word (``accuracy > high``) is an error too: it would
+        match nothing without saying why."""
         conditions = parse_filter(text)
         for condition in conditions:
-            self.resolve(condition.key)
+            key = self.resolve(condition.key)
+            if condition.op != "~" and as_number(condition.value) is None and self.numeric(key):
+                kind = "ordering" if condition.op in ORDERING else "comparison"
+                raise UsageError(
+                    f"{condition.key!r} holds numbers, and {condition.value!r} is not one "
+                    f"(in the {kind} `{condition}`)",
+                    fix=f"compare with a number, e.g. `{condition.key} {condition.op} 0.9`; "
+                    f"`{condition.key} ~ TEXT` matches text",
+                )
         self.conditions, self.filter_text = conditions, text.strip()
         self._rows, self.page = None, 0
 
@@ -166,6 +177,31 @@ class RunTable:
         arrow = " ▼" if self.descending else " ▲"
         return [c.title + (arrow if c.key == self.sort_key else "") for c in self.columns]
 
+    def numeric(self, key: str) -> bool:
+        """True when every loaded run's value of the column is a number (metrics, durations,
+        numeric params); such a column sorts and filters as numbers."""
+        if key.startswith("metrics.") or key in ("duration", "started"):
+            return True
+        values = [self.value(r, key) for r in self.records]
+        present = [v for v in values if v is not None and v != ""]
+        return bool(present) and all(as_number(v) is not None for v in present)
+
+    def sort_state(self, key: str) -> str:
+        """``ascending``/``descending`` for the sorted column, ``none`` for the others (the
+        ``aria-sort`` a header carries)."""
+        if key != self.sort_key:
+            return "none"
+        return "descending" if self.descending else "ascending"
+
+    def click_sort(self, key: str) -> None:
+        """A header click: sort by it (numbers and times newest/highest first), or reverse
+        the order when it is already the sorted column."""
+        key = self.resolve(key)
+        if key == self.sort_key:
+            self.sort(key, not self.descending)
+        else:
+            self.sort(key, self.numeric(key))
+
     def status_text(self) -> str:
         shown = len(self.rows)
         where = f" matching {self.filter_text!r}" if self.conditions else ""
@@ -184,8 +220,10 @@ def cell_text(key: str, value: Any) -> str:
     if key == "run":
         return str(value)[:8]
     if key == "started":
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(value))
-    if key == "duration" or key.startswith("metrics."):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+    if key == "duration" and isinstance(value, int | float):
+        return format_duration(value)
+    if key.startswith("metrics."):
         return f"{value:.4g}" if isinstance(value, int | float) else str(value)
     text = str(value)
     return text if len(text) <= MAX_VALUE * 2 or key == "data" else text[: MAX_VALUE - 1] + "…"
@@ -206,7 +244,7 @@ def _columns(records: Sequence[RunRecord]) -> list[Column]:
     if len({r.experiment for r in records}) > 1:
         columns.append(Column("experiment", "experiment"))
     columns += [Column("status", "status"), Column("started", "started")]
-    columns.append(Column("duration", "secs"))
+    columns.append(Column("duration", "duration"))
     metrics = sorted({k for r in records for k in r.metrics})[:MAX_METRIC_COLUMNS]
     columns += [Column(f"metrics.{m}", m) for m in metrics]
     values: dict[str, set[str]] = {}

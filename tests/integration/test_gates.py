@@ -9,6 +9,7 @@ and an unchanged batch that runs nothing.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -73,6 +74,8 @@ def test_gates_through_the_life_of_a_pipeline(project: Path) -> None:
     assert tags["nbops.model.version"] == "1" and tags["nbops.champion.before"] == ""
     (v1,) = registry.list_versions(config, MODEL)
     assert v1.tags["nbops.gate.decision"] == "passed" and "accuracy" in v1.metrics
+    holdout = json.loads(v1.tags["nbops.gate.holdout"])  # what the score was measured on
+    assert holdout["rows"] > 0 and holdout["fingerprint"].startswith("xxh128:")
 
     # 2. better parameters: version 2 passes the gate and is promoted; v1 is the rollback target
     set_params(folder, n_estimators=30, max_depth=4)

@@ -114,13 +114,13 @@ def test_rollback_walks_back_through_promotions(config: Config, runs: list[str])
     assert _versions(config)[3].aliases == ["champion"]
     assert registry.rollback(config, NAME).aliases == {"champion": 2, "previous": 1}
     assert registry.rollback(config, NAME).aliases == {"champion": 1}
-    with pytest.raises(RegistryError) as err:
-        registry.rollback(config, NAME)
-    assert err.value.exit_code == 7
-    assert "no version of model 'iris' has alias 'previous': nothing to roll back to" in str(
-        err.value
+    nothing = registry.rollback(config, NAME)  # no previous: an outcome, not an error
+    assert nothing.changes == [] and nothing.aliases == {"champion": 1}
+    assert "nothing to roll back to: no version of model 'iris' has alias 'previous'" in (
+        nothing.note
     )
-    assert err.value.fix == "promote a version first: nbops model promote iris VERSION"
+    assert "nbops model promote iris VERSION" in nothing.note
+    assert _versions(config)[1].aliases == ["champion"]
 
     change = registry.promote(config, NAME, "v3", reason="re-promote")
     assert change.aliases == {"champion": 3, "previous": 1}
@@ -178,9 +178,12 @@ def test_cli_model_commands(
     listed = json.loads(capsys.readouterr().out)
     assert [(v["version"], v["aliases"]) for v in listed] == [(2, []), (1, ["champion"])]
 
-    assert main(["model", "rollback", NAME]) == 7
-    err = capsys.readouterr().err
-    assert "nothing to roll back to" in err and "fix: promote a version first" in err
+    assert main(["model", "rollback", NAME]) == 0  # nothing to roll back to: says so, exit 0
+    out = capsys.readouterr().out
+    assert "model 'iris': nothing to roll back to" in out
+    assert "nothing changed (version 1 is the champion)" in out
+    assert main(["model", "list", NAME, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == listed  # no change, no history event
     assert main(["model", "promote", NAME]) == 2  # neither VERSION nor --challenger
     assert main(["model", "promote", "nope", "1"]) == 7
     assert "no registered model 'nope'" in capsys.readouterr().err

@@ -30,7 +30,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    for name in ("nbops", "templates"):
+    for name in ("nbops", "templates", "jupyter-config"):
         shutil.copytree(ROOT / name, src / name, ignore=ignore)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "dist"), "."],
@@ -53,6 +53,10 @@ def test_wheel_holds_the_templates_and_every_package(wheel: Path) -> None:
     }
     missing = [p for p in sorted(packages) if f"{p}/__init__.py" not in names]
     assert not missing, f"add {missing} (dotted) to packages in pyproject.toml"
+    assert {"nbops/widgets/static/widgets.js", "nbops/widgets/static/widgets.css"} <= names
+    # JupyterLab's default for saving widget state with the notebook (reopened widgets)
+    override = "nbops-0.1.0.data/data/share/jupyter/lab/settings/overrides.d/nbops.json"
+    assert override in names
 
 
 def test_promote_runs_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None:

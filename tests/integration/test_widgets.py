@@ -1,7 +1,8 @@
 """The widgets over a real SQLite MLflow store: the run browser lists, filters, sorts, pages,
 refreshes and compares the stored runs; the promotion panel's buttons move the aliases in the
-store, only after confirmation, and show errors instead of raising. Widgets are driven through
-their ipywidgets controls (``Button.click()``, setting ``value``), as a frontend would."""
+store, only after confirmation, only when they apply, and show errors instead of raising; it
+follows changes made elsewhere. Widgets are driven by the messages their frontend sends (a click
+on a header, a checkbox, a button), through ipywidgets' own comm dispatch."""
 
 from __future__ import annotations
 
@@ -74,8 +75,19 @@ def stored(store: Config) -> list[str]:
 @pytest.fixture
 def browser(config: Config, stored: list[str]) -> RunBrowser:
     b = RunBrowser(page_size=3, session=Session(config))
-    assert b.widget is not None  # the ipywidgets tree, built and synced
+    assert b.widget is not None  # the anywidget, built and synced
     return b
+
+
+def act(owner: RunBrowser | PromotionPanel, **message: object) -> None:
+    """What a click sends: a comm message to the widget, through ipywidgets' own dispatch."""
+    data = {"method": "custom", "content": message}
+    owner.widget._handle_msg({"content": {"data": data}, "buffers": []})
+
+
+def view(owner: RunBrowser | PromotionPanel) -> str:
+    """The HTML the frontend draws (what a reopened notebook shows from its saved state)."""
+    return str(owner.widget.view["html"])
 
 
 def _names(b: RunBrowser) -> list[str]:
@@ -83,60 +95,74 @@ def _names(b: RunBrowser) -> list[str]:
 
 
 def test_browser_shows_filters_sorts_and_pages_the_stored_runs(browser: RunBrowser) -> None:
-    c = browser.controls
+    html, table = view(browser), browser.page_html(live=True)
     assert _names(browser) == ["run6", "run5", "run4"]  # newest first, page 1 of 3
-    assert "run6" in c.table.value and "max_depth" in c.table.value and "accuracy" in c.table.value
-    assert "seed" not in c.table.value  # the same in every run: no column
-    c.next.click()
-    assert _names(browser) == ["run3", "run2", "run1"] and "page 2/3" in c.page_label.value
-    c.filter.value = "accuracy >= 0.82, status = FINISHED"
+    assert "run6" in table and "max_depth" in table and "accuracy" in table and table in html
+    assert "seed" not in table  # the same in every run: no column
+    assert 'data-action="sort" data-key="metrics.accuracy"' in html  # headers sort
+    assert "data-snapshot" not in html and "Snapshot of this run browser" in html  # when saved
+    act(browser, action="page", page="1")
+    assert _names(browser) == ["run3", "run2", "run1"] and "page 2/3" in view(browser)
+    act(browser, action="filter", value="accuracy >= 0.82, status = FINISHED")
     assert [r.name for r in browser.table.rows] == ["run6", "run5", "run4", "run2"]
-    assert browser.table.page == 0 and "4 of 7 run(s)" in c.page_label.value
-    c.sort_by.value = "metrics.accuracy"
-    c.descending.value = False
-    assert _names(browser) == ["run2", "run4", "run5"] and "accuracy ▲" in c.table.value
-    c.filter.value = "max_depth = 0"  # replaces the filter; the sort stays
+    assert browser.table.page == 0 and "4 of 7 run(s)" in view(browser)
+    act(browser, action="sort", key="metrics.accuracy")  # a header click: highest first
+    assert _names(browser) == ["run6", "run5", "run4"] and "accuracy ▼" in view(browser)
+    act(browser, action="sort", key="metrics.accuracy")  # again: the other way
+    assert _names(browser) == ["run2", "run4", "run5"] and 'aria-sort="ascending"' in view(browser)
+    act(browser, action="filter", value="max_depth = 0")  # replaces the filter; the sort stays
     assert [r.name for r in browser.table.rows] == ["run0", "run3", "run6"]
-    c.filter.value = "max_dpth = 0"  # a typo: said in the browser, the filter stays
+    act(browser, action="filter", value="max_dpth = 0")  # a typo: said in the browser
     assert "no column 'max_dpth'" in browser.message and "fix:" in browser.message
-    assert "nbops-error" in c.message.value and "max_dpth" in c.message.value
-    assert [r.name for r in browser.table.rows] == ["run0", "run3", "run6"]
-    c.filter.value = ""
+    assert "nbops-error" in view(browser) and "max_dpth" in view(browser)
+    assert [r.name for r in browser.table.rows] == ["run0", "run3", "run6"]  # filter kept
+    act(browser, action="filter", value="accuracy > high")
+    assert "'accuracy' holds numbers, and 'high' is not one" in browser.message
+    act(browser, action="filter", value="")
     assert len(browser.table.rows) == 7 and "max_dpth" not in browser.message
 
     bundle = browser._repr_mimebundle_()  # outside a widget frontend: HTML and text tables
     assert "application/vnd.jupyter.widget-view+json" not in bundle  # no kernel here
     assert "run0" in bundle["text/html"] and "<table" in bundle["text/html"]
+    assert "data-action" not in bundle["text/html"].split("<svg")[0]  # no dead controls
     lines = bundle["text/plain"].splitlines()
     assert lines[0].split()[:2] == ["run", "name"] and lines[1].split()[1] == "run0"
+    act(browser, action="no-such-button")
+    assert "unknown widget action 'no-such-button'" in browser.message
 
 
-def test_selecting_runs_shows_what_differs(browser: RunBrowser, stored: list[str]) -> None:
-    c = browser.controls
-    c.select.value = (stored[6], stored[5])  # page 1: run6, run5, run4
-    c.next.click()
-    c.next.click()  # page 3 holds run0
-    c.select.value = (stored[0],)
+def test_ticking_runs_shows_what_differs(browser: RunBrowser, stored: list[str]) -> None:
+    act(browser, action="toggle", run=stored[6], value=True)  # page 1: run6, run5, run4
+    act(browser, action="toggle", run=stored[5], value=True)
+    act(browser, action="page", page="2")  # page 3 holds run0
+    act(browser, action="toggle", run=stored[0])  # a click on its chart point
     assert browser.table.selected == [stored[6], stored[5], stored[0]]  # kept across pages
     compared = browser.comparison()
     assert compared.labels[0].startswith("run0")  # the earliest is the baseline
-    assert compared.params == {"max_depth": ["0", "2", "0"]}  # seed is equal: left out
+    assert compared.params == {"max_depth": [0, 2, 0]}  # typed (full records); seed: equal
     assert compared.deltas["accuracy"][2] == pytest.approx(0.06)
-    assert compared.different_data == [[], ["X"], ["X"]]
-    assert compared.code_changed == [False, True, True]
-    html = c.compare.value
-    assert "different data: X" in html and "(+0.06)" in html and "changed" in html
-    assert c.chart.value.count("<circle") == 7 and c.chart.value.count("255,120,0") == 3
-    c.clear.click()
-    assert browser.table.selected == [] and "select two or more" in c.compare.value
-    assert "255,120,0" not in c.chart.value  # nothing highlighted
-    c.chart_x.value = "params.max_depth"
-    c.filter.value = "status = FINISHED"
-    assert c.chart.value.count("<circle") == 6 and "params.max_depth" in c.chart.value
+    assert list(compared.inputs) == ["X"] and compared.code_changed == [False, True, True]
+    assert compared.code_diff and compared.code_diff[0].startswith("---")  # full records read
+    html = view(browser)
+    assert 'data-section="inputs"' in html and "different input data" in html
+    assert "(+0.06)" in html and "changed" in html and "the diff" in html
+    assert html.count("<circle") == 7 and html.count('stroke="currentColor" stroke-width="2"') == 3
+    act(browser, action="toggle", run=stored[0], value=False)
+    assert browser.table.selected == [stored[6], stored[5]]
+    act(browser, action="clear")
+    assert browser.table.selected == [] and "tick two or more runs" in view(browser)
+    act(browser, action="chart-x", value="params.max_depth")
+    act(browser, action="filter", value="status = FINISHED")
+    assert view(browser).count("<circle") == 6 and "params.max_depth" in view(browser)
+    act(browser, action="colour", value="status")
+    assert "colour: status" in view(browser)
+    act(browser, action="mode", mode="parallel")
+    assert view(browser).count('class="nbops-line"') == 6 and "colour: accuracy" in view(browser)
     with pytest.raises(UsageError, match="no column 'f1'"):  # the Python API raises
         browser.set_chart("f1")
+    browser.set_view("scatter")
     browser.set_chart("accuracy", against="seed")
-    assert c.chart_x.value == "params.seed" and c.chart.value.count("<circle") == 6
+    assert browser.chart_x == "params.seed" and view(browser).count("<circle") == 6
 
 
 def test_refresh_shows_new_runs_and_delivers_spooled_ones(
@@ -145,7 +171,7 @@ def test_refresh_shows_new_runs_and_delivers_spooled_ones(
     tracker = MlflowTracker(config)
     tracker.write(Spool(config.state_dir).put(_record(7, start=time.time()), None))
     Spool(config.state_dir).put(_record(8, start=time.time() + 1), None)  # not yet delivered
-    browser.controls.refresh.click()
+    act(browser, action="refresh")
     assert _names(browser) == ["run8", "run7", "run6"]
     assert "9 run(s)" in browser.message and "2 new" in browser.message
     assert Spool(config.state_dir).pending() == []
@@ -160,6 +186,15 @@ def test_store_errors_are_shown_in_the_browser(config: Config, tmp_path: Path) -
     b = RunBrowser(session=Session(broken))
     assert "could not read the runs" in b.message and b.table.records == []
     assert "could not read the runs" in b._repr_html_()
+
+
+def test_an_unknown_experiment_is_named_with_the_ones_that_exist(
+    config: Config, stored: list[str]
+) -> None:
+    b = RunBrowser("wnie", session=Session(config))
+    assert b.message_kind == "error" and "no experiment 'wnie'" in b.message
+    assert "experiments are: " in b.message and "'wine'" in b.message
+    assert "RunBrowser()" in b.message and "0 run(s)" not in b.message
 
 
 # ---- promotion panel ----------------------------------------------------------------------
@@ -188,6 +223,7 @@ GATE_TAGS = {
     "nbops.gate.decision": "passed",
     "nbops.gate.metric": "accuracy",
     "nbops.gate.reasons": "accuracy 0.9733 >= champion 0.96",
+    "nbops.gate.holdout": json.dumps({"rows": 150, "fingerprint": "xxh128:" + "e" * 32}),
     "nbops.validation.data": "passed",
     "nbops.pipeline.run": "f" * 32,
 }
@@ -203,7 +239,7 @@ def panel(config: Config, model_runs: list[str]) -> PromotionPanel:
     for key, value in GATE_TAGS.items():
         client.set_model_version_tag(NAME, "3", key, value)
     p = PromotionPanel(NAME, session=Session(config), actor="dana")
-    assert p.widget is not None
+    assert p.widget is not None  # the anywidget, built and synced
     return p
 
 
@@ -219,26 +255,29 @@ def test_panel_shows_versions_and_promotes_and_rolls_back_only_when_confirmed(
     shell: object,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    c = panel.controls
-    assert "champion v2, challenger v3, previous v1" in c.headline.value
+    html = view(panel)
+    assert "champion v2, challenger v3, previous v1" in html
     assert [v.version for v in panel.model.versions] == [2, 3, 1]
-    for text in ("accuracy (holdout)", "champion&#x27;s accuracy", "0.96", "passed", "0.9733"):
-        assert text in c.table.value
-    assert c.table.value.count("—") >= 8  # v1 and v2 were registered by hand: no gate tags
-    assert c.confirm_row.layout.display == "none"
+    for text in ("accuracy (per holdout)", "0.96 · H1", "passed", "0.9733 · H1"):
+        assert text in html
+    assert "H1: 150 rows" in html and "unknown (no gate record)" in html
+    assert "not comparable down the column" in html  # v1, v2: scored on unknown data
+    assert "Confirm" not in html
 
     before = _aliases(config)
-    c.promote.click()
-    assert c.confirm_row.layout.display is None and "Promote challenger v3" in c.question.value
+    act(panel, action="promote")
+    assert "Promote challenger v3" in view(panel) and "Confirm" in view(panel)
+    assert 'data-action="rollback" title="answer the question below first"' in view(panel)
     assert _aliases(config) == before  # asked, nothing moved
-    c.cancel.click()
-    assert _aliases(config) == before and "cancelled" in c.message.value
-    c.reason.value = "beats v2 on the holdout"
-    c.promote.click()
-    c.confirm.click()
+    act(panel, action="cancel")
+    assert _aliases(config) == before and "cancelled" in view(panel)
+    act(panel, action="reason", value="beats v2 on the holdout")
+    act(panel, action="promote")
+    act(panel, action="confirm")
     assert _aliases(config) == {"champion": 3, "previous": 2}
-    assert "version 3 is the champion" in c.message.value and "load it:" in c.message.value
+    assert "version 3 is the champion" in view(panel) and "load it:" in view(panel)
     assert panel.change is not None and panel.change.actor == "dana"
+    assert panel.reason == "" and "data-reset" in view(panel)  # the reason box empties
     history = json.loads(registry.list_versions(config, NAME)[0].tags["nbops.history"])
     assert history[-2] | {"at": ""} == {
         "at": "",
@@ -250,19 +289,25 @@ def test_panel_shows_versions_and_promotes_and_rolls_back_only_when_confirmed(
         "from": 2,
     }
 
-    c.promote.click()  # no challenger left: an error in the panel, not a traceback
-    assert "nothing to promote" in panel.message and "nbops-error" in c.message.value
-    assert c.confirm_row.layout.display == "none"
-    c.rollback.click()
-    assert "previous champion v2" in c.question.value and _aliases(config)["champion"] == 3
-    c.confirm.click()
+    html = view(panel)  # no challenger left: the button cannot apply, and says why
+    assert '<button class="nbops-button" data-action="promote" title="no version has alias' in html
+    act(panel, action="promote")  # a stale frontend clicking anyway: an error, no traceback
+    assert "nothing to promote" in panel.message and "nbops-error" in view(panel)
+    act(panel, action="rollback")
+    assert "previous champion v2" in view(panel) and _aliases(config)["champion"] == 3
+    act(panel, action="confirm")
     assert _aliases(config) == {"champion": 2, "previous": 1}  # v2 had replaced v1
-    assert "(rollback)" in panel.message and "champion v2" in c.headline.value
+    assert "(rollback)" in panel.message and "champion v2" in view(panel)
+
+    act(panel, action="champion", version="3")  # "make champion" on any version
+    assert "Make v3 the champion? The champion v2 becomes previous" in view(panel)
+    act(panel, action="confirm")
+    assert _aliases(config) == {"champion": 3, "previous": 2}
 
     _confirm_refuses_a_changed_registry(panel, config, model_runs)
     shell.run_line_magic("nbops", "promotion iris")  # type: ignore[attr-defined]
     out = capsys.readouterr().out  # a terminal: the text table
-    assert "model 'iris': champion v2, challenger v5" in out and "accuracy (holdout)" in out
+    assert "model 'iris': champion v3, challenger v5" in out and "accuracy (per holdout)" in out
 
 
 def _confirm_refuses_a_changed_registry(
@@ -270,11 +315,27 @@ def _confirm_refuses_a_changed_registry(
 ) -> None:
     """Someone registers a new challenger between the question and Confirm: nothing moves."""
     registry.register(config, model_runs[0], NAME, actor="ci")  # v4: challenger
-    panel.controls.promote.click()
+    act(panel, action="refresh")
+    act(panel, action="promote")
     registry.register(config, model_runs[1], NAME, actor="someone-else")  # v5 meanwhile
-    panel.controls.confirm.click()
-    assert "changed since you asked (v4 -> v5)" in panel.message
-    assert _aliases(config) == {"champion": 2, "previous": 1, "challenger": 5}
+    act(panel, action="confirm")
+    assert "changed since you asked (challenger v4 -> v5)" in panel.message
+    assert _aliases(config) == {"champion": 3, "previous": 2, "challenger": 5}
+
+
+def test_the_panel_follows_changes_made_elsewhere(panel: PromotionPanel, config: Config) -> None:
+    act(panel, action="check")  # nothing changed: nothing redrawn
+    assert panel.message == "" and "champion v2" in view(panel)
+    registry.rollback(config, NAME, actor="cli")  # the CLI, another notebook, the pipeline
+    act(panel, action="check")
+    assert "updated: the registry changed elsewhere (champion v2 -> v1" in panel.message
+    assert "champion v1" in view(panel) and panel.model.champion == 1
+    assert registry.rollback(config, NAME).changes == []  # nothing left: not an error
+    act(panel, action="check")
+    assert "previous none" in view(panel)
+    rollback = view(panel).split('data-action="rollback"')[1][:200]
+    assert "nothing to roll back to" in rollback
+    assert panel.view_state()["poll"] == PromotionPanel.POLL > 0  # the frontend asks this often
 
 
 def test_unknown_model_is_an_error_in_the_panel(store: Config) -> None:
