@@ -291,14 +291,15 @@ class RegisteredModel:
 
 def _client(config: Config) -> MlflowClient:
     """A client whose registry is the tracking store (pinned: a registry URI set elsewhere in
-    the process must not redirect nbops), set up the way the tracker sets up a new store."""
+    the process must not redirect nbops); a missing SQLite store is reported, not created."""
     uri = config.tracking_uri
     sqlite.check_usable(uri)
     from mlflow.tracking import MlflowClient
 
-    from nbops.store.mlflow_store import artifact_root
+    from nbops.store.mlflow_store import no_store_error
 
-    sqlite.create_if_missing(uri, artifact_root(config))
+    if not sqlite.exists(uri):  # a registry needs runs: never create an empty store for it
+        raise no_store_error(config)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

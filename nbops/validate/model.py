@@ -110,8 +110,11 @@ def _champion(
 ) -> tuple[int | None, float | None, str]:
     """(version, score on the same holdout, a note when it could not be scored)."""
     from nbops.registry import CHAMPION
+    from nbops.store import sqlite
     from nbops.store.registry_store import open_model
 
+    if not sqlite.exists(session.config.tracking_uri):  # no store yet: no champion either
+        return None, None, ""
     with open_model(session.config, config.model_name, "look up the champion") as registered:
         if not registered.exists():
             return None, None, ""

@@ -355,7 +355,7 @@ class RunBrowser(WidgetBase):
         run_id = record.run_id or ""
         if run_id not in self._full:
             try:
-                self._full[run_id] = self.session.tracker().get_run(run_id)
+                self._full[run_id] = self.session.reader().get_run(run_id)
             except Exception:  # a run nbops did not write, or the store went away
                 self._full[run_id] = record
         full = self._full[run_id]
