@@ -56,7 +56,7 @@ def target_text(row: dict[str, Any]) -> str:
     if not target or target == "informative":
         return "-"
     kind = "speed" if row.get("ratio_kind", "time") == "speedup" else "time"
-    return target if target.endswith(kind) else f"{target} {kind}"
+    return target if target.endswith((kind, " s")) else f"{target} {kind}"
 
 
 def table(rows: list[dict[str, Any]]) -> str:

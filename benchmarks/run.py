@@ -35,6 +35,7 @@ MODULES = (
     "bench_fingerprint",
     "bench_track",
     "bench_pipeline",
+    "bench_executor",
     "bench_widgets",
     "bench_retrain",
 )

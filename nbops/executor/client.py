@@ -18,6 +18,7 @@ from nbops.executor.wire import Channel
 
 ENV = "NBOPS_EXECUTOR"
 STAGES = (("step",), ("validate", "data"), ("validate", "model"))
+NOTE_MARK = "nbops: note:"
 
 
 def delegate(argv: Sequence[str]) -> int | None:
@@ -30,6 +31,7 @@ def delegate(argv: Sequence[str]) -> int | None:
         sock.connect(address)
     except OSError:  # the `nbops run` that started DVC is gone: run cold
         sock.close()
+        _note("the warm executor of `nbops run` is gone: this stage runs in a new process")
         return None
     channel = Channel(sock)
     try:
@@ -42,6 +44,15 @@ def delegate(argv: Sequence[str]) -> int | None:
         return None
     finally:
         channel.close()
-    if reply is None or "cold" in reply:
+    if reply is None:
+        _note("the warm executor stopped: this stage runs again in a new process")
+        return None
+    if "cold" in reply:
+        _note(f"this stage runs in a new process: {reply['cold']}")
         return None
     return int(reply.get("exit", 1))
+
+
+def _note(text: str) -> None:
+    """A line ``nbops run`` shows among its progress lines (see pipeline/progress.py)."""
+    print(f"{NOTE_MARK} {text}", file=sys.stderr, flush=True)

@@ -77,9 +77,13 @@ class Zygote:
         fds: list[int],
         needs: Iterable[str] = (),
         timeout: float = 120.0,
+        eager: bool = True,
+        target: str = "",
     ) -> Child:
-        """A forked child running ``kind`` ("kernel" or "command") with this environment,
-        working folder and stdout/stderr; raises ZygoteGone if it cannot."""
+        """A forked child running ``kind`` ("kernel", "command", or "call": ``target`` is a
+        ``module:function`` taking the argv) with this environment,
+        working folder and stdout/stderr; raises ZygoteGone if it cannot. ``eager``: import
+        its modules before any other (a stage waits for it); else in the zygote's order."""
         request = next(self._ids)
         message = {
             "op": "fork",
@@ -89,6 +93,8 @@ class Zygote:
             "env": dict(env),
             "cwd": cwd,
             "needs": list(needs),
+            "eager": eager,
+            "target": target,
         }
         self._send(message, fds)
         with self._cond:

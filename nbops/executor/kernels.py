@@ -11,15 +11,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Mapping
+from queue import Empty
 from typing import Any
 
+from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+from jupyter_core.utils import ensure_async, run_sync
+from traitlets import DottedObjectName
 
 from nbops.executor.forks import Child, Zygote
 
 KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "IPython", "zmq")
+READY_TIMEOUT = 120.0
 
 
 class ForkedProcess:
@@ -58,18 +64,57 @@ class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
     zygote: Zygote | None = None
     stdio: list[int] = []  # noqa: RUF012  (set per instance by the manager)
     needs: tuple[str, ...] = KERNEL_MODULES
+    eager = True  # False: a kernel for later, whose modules need not be imported first
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         assert self.zygote is not None
         argv = cmd[cmd.index("ipykernel_launcher") + 1 :]
         env = kwargs.get("env") or os.environ
         cwd = str(kwargs.get("cwd") or os.getcwd())
-        child = self.zygote.fork("kernel", argv, env, cwd, self.stdio, self.needs)
+        child = self.zygote.fork("kernel", argv, env, cwd, self.stdio, self.needs, eager=self.eager)
         self.process = ForkedProcess(child)
         self.pid = child.pid
         self.pgid = child.pid  # the child called setsid()
         self.cwd = cwd
         return self.connection_info
+
+
+class ReadyClient(BlockingKernelClient):  # type: ignore[misc]
+    """A client whose ``wait_for_ready`` ends when the kernel has answered, instead of after
+    0.2 s of IOPub silence (jupyter_client's flush): it reads IOPub up to the kernel's
+    ``idle`` for its own ``kernel_info`` request. A forked kernel is ready in milliseconds,
+    and those 0.2 s were most of a step's overhead."""
+
+    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (READY_TIMEOUT if timeout is None else timeout)
+        while True:
+            request = self.kernel_info()
+            try:
+                reply = await ensure_async(self.shell_channel.get_msg(timeout=1))
+            except Empty:
+                reply = None
+            answered = reply is not None and reply["msg_type"] == "kernel_info_reply"
+            if answered and await self._idle_after(request, deadline):
+                self._handle_kernel_info_reply(reply)
+                return
+            if not await ensure_async(self.is_alive()):
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError("Kernel didn't respond in time")
+
+    async def _idle_after(self, request: str, deadline: float) -> bool:
+        """IOPub is connected and quiet: the kernel's ``idle`` for ``request`` arrived."""
+        while time.monotonic() < deadline:
+            try:
+                msg = await ensure_async(self.iopub_channel.get_msg(timeout=0.2))
+            except Empty:
+                return False  # IOPub not connected yet (ZeroMQ's slow joiner): ask again
+            content, parent = msg.get("content", {}), msg.get("parent_header", {})
+            if content.get("execution_state") == "idle" and parent.get("msg_id") == request:
+                return True
+        return False
+
+    wait_for_ready = run_sync(_async_wait_for_ready)
 
 
 class ForkedKernelManager(KernelManager):  # type: ignore[misc]
@@ -83,6 +128,7 @@ class ForkedKernelManager(KernelManager):  # type: ignore[misc]
         cwd: str,
         stdio: list[int],
         needs: tuple[str, ...] = KERNEL_MODULES,
+        eager: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -94,7 +140,10 @@ class ForkedKernelManager(KernelManager):  # type: ignore[misc]
         provisioner.zygote = zygote
         provisioner.stdio = stdio
         provisioner.needs = needs
+        provisioner.eager = eager
         self.provisioner = provisioner
+
+    client_class = DottedObjectName("nbops.executor.kernels.ReadyClient")
 
     def client(self, **kwargs: Any) -> Any:
         """A client, remembered: nbclient does not stop the channels of a kernel it does

@@ -1,4 +1,4 @@
-"""One kernel forked and ready ahead of the step that will use it.
+"""Kernels forked and ready ahead of the steps that will use them.
 
 Starting a kernel (fork, ``IPKernelApp`` set-up, the first ``kernel_info`` round trip) costs a
 few tenths of a second; DVC's own work between two stages costs about as much. So while one
@@ -42,7 +42,9 @@ class Ready:
 
 
 class KernelPool:
-    """At most one ready kernel, started in the background by :meth:`prime`."""
+    """Up to :attr:`size` ready kernels, each started in the background by :meth:`prime`."""
+
+    size = 2  # one for the next step, one more for when steps are shorter than a start-up
 
     def __init__(
         self, zygote: Zygote, folder: Path, logs: Path, needs: tuple[str, ...] = KERNEL_MODULES
@@ -51,34 +53,31 @@ class KernelPool:
         self.needs = needs
         self.folder = folder
         self.logs = logs
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._ready: Ready | None = None
+        self._cond = threading.Condition()
+        self._starting = 0
+        self._ready: list[Ready] = []
         self._count = 0
+        self._closed = False
 
     def prime(self, env: Mapping[str, str], kernel_name: str = "python3") -> None:
-        """Start the next kernel now (in the background), unless one is starting or ready."""
-        with self._lock:
-            if self._thread is not None or self._ready is not None:
-                return
-            self._count += 1
-            log = self.logs / f"kernel-{self._count}.log"
-            self._thread = threading.Thread(
-                target=self._start, args=(dict(env), kernel_name, log), daemon=True
-            )
-            self._thread.start()
+        """Start kernels in the background until :attr:`size` are ready or starting."""
+        with self._cond:
+            while not self._closed and self._starting + len(self._ready) < self.size:
+                self._starting += 1
+                self._count += 1
+                log = self.logs / f"kernel-{self._count}.log"
+                threading.Thread(
+                    target=self._start, args=(dict(env), kernel_name, log), daemon=True
+                ).start()
 
     def take(
         self, kernel_name: str, env: Mapping[str, str], cwd: str
     ) -> tuple[ForkedKernelManager, Path, int] | None:
-        """The ready kernel, set up for this step: (manager, its log, the log's length now);
+        """A ready kernel, set up for this step: (manager, its log, the log's length now);
         None when there is none for this kernel (the caller forks one)."""
-        with self._lock:
-            thread = self._thread
-        if thread is not None:
-            thread.join(READY_TIMEOUT)
-        with self._lock:
-            ready, self._ready = self._ready, None
+        with self._cond:
+            self._cond.wait_for(lambda: self._ready or not self._starting, READY_TIMEOUT)
+            ready = self._ready.pop(0) if self._ready else None
         if ready is None or ready.kernel_name != kernel_name or not ready.alive():
             if ready is not None:
                 stop(ready.km)
@@ -92,11 +91,12 @@ class KernelPool:
         return ready.km, ready.log, ready.log.stat().st_size
 
     def close(self) -> None:
-        """Stop the ready kernel (one still starting dies with the zygote)."""
-        with self._lock:
-            ready, self._ready = self._ready, None
-        if ready is not None:
-            stop(ready.km)
+        """Stop the ready kernels (one still starting dies with the zygote)."""
+        with self._cond:
+            self._closed = True
+            ready, self._ready = self._ready, []
+        for kernel in ready:
+            stop(kernel.km)
 
     def _start(self, env: dict[str, str], kernel_name: str, log: Path) -> None:
         ready = None
@@ -105,7 +105,7 @@ class KernelPool:
             try:
                 km = ForkedKernelManager(
                     self.zygote, env, str(self.folder), [fd, fd], self.needs,
-                    kernel_name=kernel_name,
+                    kernel_name=kernel_name, eager=False,
                 )  # fmt: skip
                 km.start_kernel(extra_arguments=[HISTORY])
             finally:
@@ -119,9 +119,13 @@ class KernelPool:
             ready = Ready(km, kernel_name, log)
         except Exception:  # no ready kernel: the step forks its own
             ready = None
-        with self._lock:
-            self._ready = ready
-            self._thread = None
+        with self._cond:
+            self._starting -= 1
+            if ready is not None and self._closed:
+                stop(ready.km)
+            elif ready is not None:
+                self._ready.append(ready)
+            self._cond.notify_all()
 
 
 def _apply(km: ForkedKernelManager, env: Mapping[str, str], cwd: str) -> None:

@@ -3,7 +3,8 @@ for each stage (a Jupyter kernel for a step, an ``nbops`` command for a gate).
 
 It never runs user code and never starts a thread, so a fork of it is what a new interpreter
 would be after those imports: the child then becomes the kernel (``IPKernelApp``, with the
-connection file the executor's kernel manager wrote) or runs ``nbops.cli.main``. Started by the
+connection file the executor's kernel manager wrote), runs ``nbops.cli.main`` (a gate), or calls
+a function of nbops (``kind: call``: the parent's deliveries to MLflow). Started by the
 executor as ``python -m nbops.executor.zygote FD``: FD is its end of a socket pair.
 
 Between imports it answers requests, so a stage never waits for modules it does not need: a
@@ -66,7 +67,10 @@ class Zygote:
             elif message["op"] == "fork":
                 self.waiting.append((message, fds))
                 needed = [m for m in message.get("needs", []) if m not in self.imported]
-                self.queue.extendleft(reversed(needed))  # first, in the order asked
+                if message.get("eager", True):  # a stage waits: its modules come first
+                    self.queue.extendleft(reversed(needed))
+                else:
+                    self.queue.extend(m for m in needed if m not in self.queue)
         return True
 
     def _fork_ready(self) -> None:
@@ -170,6 +174,9 @@ def _run(message: dict[str, Any]) -> int:
 
         IPKernelApp.launch_instance(argv=argv)
         return 0
+    if message["kind"] == "call":  # a function of nbops' own, e.g. delivering the spool
+        module, _, function = str(message["target"]).partition(":")
+        return int(getattr(importlib.import_module(module), function)(argv) or 0)
     sys.argv = ["nbops", *argv]  # as the `nbops` console script
     from nbops.cli import main
 

@@ -23,6 +23,7 @@ from nbops.pipeline.runtime import PARENT_RECORD_ENV
 from nbops.record import Context, RunRecord
 
 if TYPE_CHECKING:
+    from nbops.executor.forks import Zygote
     from nbops.session import Session
 
 
@@ -58,7 +59,7 @@ class ParentRun:
         return {PARENT_RECORD_ENV: self.record.record_id}
 
     def begin(self, echo: Callable[[str], None] = print) -> None:
-        """Spool the RUNNING run and start delivering (never waits for MLflow)."""
+        """Spool the RUNNING run (never waits for MLflow); :meth:`deliver` starts delivering."""
         self._echo = echo
         self.record.start = time.time()
         with contextlib.suppress(Exception):  # the owner tag marks it KILLED if we die
@@ -68,7 +69,14 @@ class ParentRun:
             self.session.spool.put(self.record)
         except Exception as exc:
             self.warnings.append(f"the pipeline run could not be spooled ({exc})")
-        self.deliverer.start(self.record)
+
+    def deliver(self, zygote: Zygote | None = None) -> None:
+        """Start the deliverer (through ``zygote``'s children when there is one)."""
+        env = {
+            "MLFLOW_TRACKING_URI": self.session.config.tracking_uri,
+            "NBOPS_PROJECT_ROOT": str(self.session.config.project_root),
+        }
+        self.deliverer.start(self.record, zygote, env)
 
     def _delivered(self, record: RunRecord) -> None:
         """On the deliverer's thread, once the parent is in MLflow."""
@@ -77,11 +85,10 @@ class ParentRun:
     def end(
         self, status: str, steps: Sequence[Any], metrics: dict[str, float], error: str | None
     ) -> None:
-        """Deliver the stages' runs, then finish the parent with the pipeline's outcome."""
+        """Finish the parent with the pipeline's outcome; the deliverer writes it after every
+        stage's run (from a zygote child with the warm executor: no MLflow here)."""
         from nbops.session import complete_context
 
-        for failed, reason in self.deliverer.finish():
-            self.warnings.append(f"run {failed.name!r} is kept in the spool: {reason}")
         record = self.record
         record.status = status  # type: ignore[assignment]
         record.end = time.time()
@@ -96,13 +103,9 @@ class ParentRun:
                     record.tags[prefix + key] = f"{value:.3f}"
         with contextlib.suppress(Exception):
             complete_context(record, self.session.config)
-        self._write()
-
-    def _write(self) -> None:
-        """Spool, then deliver now: a failed write stays in the spool for ``nbops sync``."""
-        from nbops.pipeline.stage_run import write_now
-
-        if write_now(self.session, self.record) is None:
+        for name, reason in self.deliverer.finish(record):
+            self.warnings.append(f"run {name!r} is kept in the spool: {reason}")
+        if record.run_id is None:
             self.warnings.append(
                 f"the pipeline run was not written to MLflow; it is kept in "
                 f"{self.session.spool.root} and `nbops sync` delivers it"

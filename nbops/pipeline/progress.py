@@ -18,6 +18,7 @@ from nbops.pipeline import dvc_project as dvcp
 
 StepState = Literal["ran", "unchanged", "restored", "failed", "not run"]
 Echo = Callable[[str], None]
+NOTE_MARK = "nbops: note:"  # a thin client's word for the user (nbops/executor/client.py)
 _TIMING = re.compile(r"^nbops: step '(?P<name>.+)' took [\d.]+ s, its cells (?P<cells>[\d.]+) s")
 
 
@@ -54,6 +55,8 @@ def follow(
             if current is not None and not event.line.startswith("> "):
                 current.output.append(event.line)
                 _timing(current, event.line)
+            if event.line.startswith(NOTE_MARK):  # e.g. a stage the executor ran cold
+                echo(f"  {event.line}")
             tail[:] = [*tail[-40:], event.line]
             continue
         step = by_name.get(event.stage)

@@ -178,10 +178,9 @@ def _repro(
     command = dvc.dvc_command("repro", *(["--force"] if force else []))
     tail: list[str] = []
     status = "FAILED"
-    try:
-        with (
-            _executor(folder, env, warm) as executor_env,
-            subprocess.Popen(
+    with _executor(folder, env, warm, parent) as executor_env:
+        try:
+            with subprocess.Popen(
                 command,
                 cwd=folder,
                 env=dvc.dvc_env({**env, **executor_env}),
@@ -189,29 +188,32 @@ def _repro(
                 stderr=subprocess.STDOUT,
                 text=True,
                 bufsize=1,
-            ) as proc,
-        ):
-            assert proc.stdout is not None
-            watcher = Watcher(parent.record.to_json(), proc.pid, env)  # if we are killed
-            try:
-                with interrupted.dvc_stops_first(proc):  # Ctrl-C: DVC exits (and unlocks) first
-                    follow(proc.stdout, steps, tail, echo, lambda step: parent.deliverer.kick())
-                    code = proc.wait()
-            finally:
-                watcher.done()
-        status = "FINISHED" if code == 0 else "FAILED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        result = _finish(folder, parent, steps, status, tail, echo)
+            ) as proc:
+                assert proc.stdout is not None
+                watcher = Watcher(parent.record.to_json(), proc.pid, env)  # if we are killed
+                try:
+                    with interrupted.dvc_stops_first(proc):  # Ctrl-C: DVC exits first
+                        follow(proc.stdout, steps, tail, echo, lambda s: parent.deliverer.kick())
+                        code = proc.wait()
+                finally:
+                    watcher.done()
+            status = "FINISHED" if code == 0 else "FAILED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:  # while the executor lives: the parent's last delivery goes through it
+            result = _finish(folder, parent, steps, status, tail, echo)
     return result
 
 
 @contextlib.contextmanager
-def _executor(folder: Path, env: dict[str, str], warm: bool) -> Iterator[dict[str, str]]:
-    """The warm executor for this run (its variables for DVC), stopped with it."""
+def _executor(
+    folder: Path, env: dict[str, str], warm: bool, parent: ParentRun
+) -> Iterator[dict[str, str]]:
+    """The warm executor for this run (its variables for DVC), stopped with it; the parent's
+    deliveries go through its zygote (none: they are made in this process)."""
     if not warm:
+        parent.deliver()
         yield {}
         return
     import os
@@ -220,7 +222,9 @@ def _executor(folder: Path, env: dict[str, str], warm: bool) -> Iterator[dict[st
 
     executor = Executor(folder)
     try:
-        yield executor.start({**os.environ, **env})
+        variables = executor.start({**os.environ, **env})
+        parent.deliver(executor.zygote)
+        yield variables
     finally:
         executor.close()
 
