@@ -152,7 +152,7 @@ def _installed(path: str) -> bool:
 
 def driver(preimport: Iterable[str] = ("papermill", "nbclient", "jupyter_client.manager")) -> None:
     """Import what the executor itself needs to drive a step (in a background thread)."""
-    from nbops.pipeline.step import without_slow_optional_imports
+    from nbops._lazy import without_slow_optional_imports
 
     with without_slow_optional_imports():
         for name in preimport:

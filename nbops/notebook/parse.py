@@ -98,7 +98,10 @@ def _read(path: Path) -> Any:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
             raise ValueError("no list of cells")
-        import nbformat  # lazy: ~1 s to import with jupyter_server installed
+        from nbops._lazy import without_slow_optional_imports
+
+        with without_slow_optional_imports():
+            import nbformat  # lazy: ~1 s to import with jupyter_server installed
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from nbops._lazy import without_slow_optional_imports
 from nbops.errors import NbopsError, NotebookError
 from nbops.pipeline import layout
 from nbops.pipeline.runtime import NOTEBOOK_ENV
@@ -290,21 +291,6 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
-
-
-@contextlib.contextmanager
-def without_slow_optional_imports() -> Iterator[None]:
-    """``import nbformat`` pulls jsonschema, which builds rfc3987_syntax's grammar (~1 s per
-    step) for a format check notebooks never use; jsonschema treats a failed import as "format
-    unavailable". The block is lifted afterwards so others can still import the module."""
-    blocked = "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules
-    if blocked:
-        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        if blocked and sys.modules.get("rfc3987_syntax", 0) is None:
-            del sys.modules["rfc3987_syntax"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
