@@ -25,7 +25,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check nbops tests benchmarks binder
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 tests/unit
+	$(BIN)/python -m pytest tests/integration tests/reliability
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -26,6 +26,7 @@ from nbops.executor.pool import KernelPool, stop
 from nbops.executor.wire import Channel
 
 ENV = "NBOPS_EXECUTOR"
+OWNER_ENV = "NBOPS_RUN_PID"
 Reply = dict[str, Any]
 
 
@@ -45,7 +46,8 @@ class Executor:
     def start(self, env: Mapping[str, str]) -> dict[str, str]:
         """Start the zygote (from this, the main, thread) and listen; returns the variables
         that point the stages' thin clients here."""
-        self.zygote = Zygote(env)
+        # the run's pid in the zygote's (and so its forks') initial environment: who owns them
+        self.zygote = Zygote({**env, OWNER_ENV: str(os.getpid())})
         self.zygote.preload(preload.modules(self.folder))
         logs = self.tmp / "kernels"
         logs.mkdir()

@@ -95,3 +95,21 @@ def test_a_kill_while_creating_leaves_nothing_behind(
     MlflowTracker(Config(project_root=root, tracking_uri=f"sqlite:///{root / 'mlflow.db'}")).warm()
     assert [p.name for p in root.iterdir()] == ["mlflow.db"]
     assert [p.name for p in cache.iterdir()] == [next(cache.glob("mlflow-*-empty.db")).name]
+
+
+def test_model_scratch_folders_stay_in_the_project_and_a_dead_process_s_are_removed(
+    project: Path, config: Config
+) -> None:
+    """A model's input example holds training rows: its temporary folder lives under
+    .nbops/tmp (never /tmp), and one a killed process left is removed on the next use."""
+    scratch = config.state_dir / "tmp"
+    scratch.mkdir(parents=True)
+    dead = scratch / "model-999999999-leftover"
+    dead.mkdir()
+    (dead / "input_example.json").write_text('{"rows": [[1, 2]]}')
+    mine = scratch / f"model-{os.getpid()}-busy"
+    mine.mkdir()
+    tracker = MlflowTracker(config)
+    with tracker._scratch("model") as tmp:
+        assert Path(tmp).parent == scratch and Path(tmp).name.startswith(f"model-{os.getpid()}-")
+    assert not dead.exists() and mine.exists()

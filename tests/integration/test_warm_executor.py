@@ -45,14 +45,19 @@ def outs(folder: Path) -> dict[str, str]:
     }
 
 
-def executor_processes() -> list[psutil.Process]:
+def executor_processes(run_pid: int | None = None) -> list[psutil.Process]:
+    """The zygote and its forks (of the `nbops run` with pid ``run_pid``, else of any run
+    started by this test process: other tests may run beside this one)."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         try:
-            if ZYGOTE in " ".join(proc.info["cmdline"] or []):
-                found.append(proc)
+            if ZYGOTE not in " ".join(proc.info["cmdline"] or []):
+                continue
+            owner = proc.environ().get("NBOPS_RUN_PID")
         except psutil.Error:
             continue
+        if owner == str(run_pid or os.getpid()):
+            found.append(proc)
     return found
 
 
@@ -168,23 +173,23 @@ def wait_for_step(run: subprocess.Popen[str], step: str = "load") -> list[str]:
     raise AssertionError("".join(lines))
 
 
-def gone(timeout: float = 30) -> list[psutil.Process]:
+def gone(run_pid: int, timeout: float = 30) -> list[psutil.Process]:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and executor_processes():
+    while time.monotonic() < deadline and executor_processes(run_pid):
         time.sleep(0.2)
-    return executor_processes()
+    return executor_processes(run_pid)
 
 
 def test_ctrl_c_leaves_no_executor_process(project: Path) -> None:
     folder = build_pipeline(project / "pipelines" / "slow", "nbops step", "slow", SLOW)
     run = start_run(project, folder)
     before = wait_for_step(run)
-    assert any(p.ppid() == run.pid for p in executor_processes())  # the zygote is there
+    assert any(p.ppid() == run.pid for p in executor_processes(run.pid))  # the zygote
     os.killpg(run.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
     out, _ = run.communicate(timeout=90)
     out = "".join(before) + out
     assert run.returncode != 0, out
-    assert gone() == [], out
+    assert gone(run.pid) == [], out
     session = Session(load_config(project))
     records = session.reader().list_runs("slow")
     assert {r.status for r in records if r.source == "pipeline"} == {"KILLED"}
@@ -197,10 +202,10 @@ def test_a_killed_nbops_run_leaves_no_executor_process(project: Path) -> None:
     run = start_run(project, folder)
     wait_for_step(run)
     dvc = [c for c in psutil.Process(run.pid).children() if "dvc" in " ".join(c.cmdline())]
-    assert dvc and executor_processes()
+    assert dvc and executor_processes(run.pid)
     run.send_signal(signal.SIGKILL)
     run.wait()
-    assert gone() == []
+    assert gone(run.pid) == []
     for proc in dvc:  # DVC and the stage it may have started cold meanwhile
         with contextlib.suppress(psutil.NoSuchProcess):
             for child in [*proc.children(recursive=True), proc]:
