@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from queue import Empty
 from typing import Any
 
+import zmq
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
@@ -145,9 +146,16 @@ class ForkedKernelManager(KernelManager):  # type: ignore[misc]
 
     client_class = DottedObjectName("nbops.executor.kernels.ReadyClient")
 
+    def _context_default(self) -> zmq.Context:
+        """One ZeroMQ context for every kernel of the run (each new context is an I/O thread
+        and a few descriptors; a context per step ran ``nbops run`` out of them)."""
+        self._created_context = False
+        return zmq.Context.instance()
+
     def client(self, **kwargs: Any) -> Any:
         """A client, remembered: nbclient does not stop the channels of a kernel it does
         not own, and a client collected with running channels logs a warning."""
+        kwargs.setdefault("context", self.context)
         client = super().client(**kwargs)
         self._clients.append(client)
         return client

@@ -88,6 +88,7 @@ class Deliverer:
         thread spools ``last`` itself, between deliveries: a delivery in progress would
         otherwise remove the new entry with the old one."""
         self._last = last
+        self.parent = self.parent or last
         if not self._thread.is_alive():
             self._spool_last()
             done = self._deliver(final=True)

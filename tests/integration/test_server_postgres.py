@@ -146,7 +146,11 @@ def test_a_server_that_is_down_keeps_the_run_until_sync(
     assert "nbops sync" in str(tracked.error)  # the message says how the run gets delivered
     assert tracked.record is not None and tracked.record.run_id is None
 
+    # the record names the address it was made for, where nothing ever listened: a plain sync
+    # keeps it, and says how to send it elsewhere; `nbops sync --store URI` delivers it
     text, ok = commands.sync(Session(config))
+    assert not ok and "nbops sync --store URI" in text
+    text, ok = commands.sync(Session(config), store=config.tracking_uri)
     assert ok, text
     assert "delivered 1 run(s)" in text
     found = [r for r in all_runs(server) if r.info.run_name == "offline"]
