@@ -83,3 +83,10 @@ class DataValidationError(NbopsError):
     training (fields: ``file``, ``columns``, ``report``)."""
 
     exit_code = 8
+
+
+class ServingError(NbopsError):
+    """The model server could not be started, failed its health check or its smoke test, or
+    a deployment could not be made (fields: ``model``, ``version``)."""
+
+    exit_code = 9

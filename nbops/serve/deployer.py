@@ -1,0 +1,169 @@
+"""Follow the alias: deploy whichever version holds it, without dropping a request.
+
+A watcher thread asks the registry every ``poll`` seconds (and at once on ``/nbops/reload``)
+which version holds the alias. A new one is deployed blue-green: its own ``mlflow models serve``
+is started beside the current one, health-checked, smoke-tested with its gate holdout
+(:mod:`nbops.serve.smoke`), and only then routed to; the old one is stopped once its last
+request is answered. A version that fails any of this never receives traffic: the current one
+keeps serving, the failure is printed, kept in ``/nbops/status`` and recorded, and that version
+is not tried again until the alias moves or a reload asks. A backend that dies is restarted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nbops.errors import NbopsError, ServingError
+from nbops.serve import reference as ref
+from nbops.serve.backend import Backend
+from nbops.serve.router import Router
+from nbops.serve.smoke import smoke_test
+from nbops.serve.target import Target, append_deployment
+
+_FIX = "check the model loads: mlflow models predict -m models:/NAME/VERSION --env-manager local"
+
+
+class Deployer:
+    def __init__(
+        self,
+        target: Target,
+        router: Router,
+        echo: Callable[[str], None],
+        on_switch: Callable[[int], None] = lambda version: None,
+    ) -> None:
+        self.target, self.router, self.echo, self.on_switch = target, router, echo, on_switch
+        self.lock = threading.Lock()  # one deployment at a time
+        self.failed: int | None = None  # the version that failed: not retried until a change
+        self.last_error = ""
+        self.last_smoke = ""
+        self.alias_version: int | None = None
+        self.since: float | None = None  # when the current version started serving
+        self.switches: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._model: Any = None
+
+    # ---- the registry -----------------------------------------------------------------------
+
+    def champion(self) -> int | None:
+        """The version holding the alias now (None: the alias is not set)."""
+        from nbops.store.registry_store import RegisteredModel
+
+        if self._model is None:
+            self._model = RegisteredModel(self.target.config, self.target.model)
+        return self._model.aliases().get(self.target.alias)
+
+    # ---- deploying --------------------------------------------------------------------------
+
+    def check(self, force: bool = False) -> dict[str, Any]:
+        """Deploy the alias's version if it is not the one serving (or its server died)."""
+        with self.lock:
+            try:
+                version = self.alias_version = self.champion()
+            except NbopsError as exc:
+                self.last_error = f"registry: {exc.message}"
+                return self.status_line()
+            current = self.router.current
+            if version is None:
+                self.last_error = (
+                    f"no version of {self.target.model!r} has alias {self.target.alias!r}"
+                )
+            elif current is not None and current.version == version and current.alive():
+                self.failed = None
+            elif version != self.failed or force or (current is not None and not current.alive()):
+                self._deploy(version)
+            return self.status_line()
+
+    def _deploy(self, version: int) -> None:
+        target = self.target
+        backend = Backend(
+            target.model, version, target.config.tracking_uri, target.home / "backend.log"
+        )
+        old = self.router.current
+        try:
+            backend.start()
+            reference = ref.fetch(target, version)
+            smoke = smoke_test(backend.url, reference, backend.uri, target.config.tracking_uri)
+            if not smoke.ok:
+                raise ServingError(
+                    f"version {version} failed its smoke test: {smoke.detail}",
+                    fix="it is not served; the previous version keeps serving. Check the model "
+                    "(nbops model list) and promote a version that passes",
+                    model=target.model,
+                    version=version,
+                )
+        except Exception as exc:
+            backend.stop()
+            self.failed = version
+            message = exc.message if isinstance(exc, NbopsError) else f"{type(exc).__name__}: {exc}"
+            self.last_error = f"v{version} not deployed: {message}"
+            keep = f"; still serving v{old.version}" if old is not None and old.alive() else ""
+            self.echo(f"nbops serve: {self.last_error}{keep}")
+            append_deployment(target, self._event(version, old, False, message))
+            if old is None:  # nothing serves: `nbops serve` stops with this error
+                if isinstance(exc, NbopsError):
+                    raise
+                raise ServingError(self.last_error, fix=_FIX, model=target.model) from exc
+            return
+        self.router.swap(backend)
+        self.on_switch(version)
+        self.failed, self.last_error, self.last_smoke = None, "", smoke.detail
+        self.since = time.time()
+        event = self._event(version, old, True, smoke.detail)
+        self.switches.append(event)
+        append_deployment(target, event)
+        shown = f"v{old.version} -> v{version}" if old is not None else f"v{version}"
+        self.echo(
+            f"nbops serve: {target.model}@{target.alias} {shown} at {backend.uri}; {smoke.text()}"
+        )
+        if old is not None:
+            threading.Thread(target=old.drain_and_stop, name="nbops-drain", daemon=True).start()
+
+    def _event(self, version: int, old: Backend | None, ok: bool, detail: str) -> dict[str, Any]:
+        return {
+            "at": time.time(),
+            "model": self.target.model,
+            "alias": self.target.alias,
+            "version": version,
+            "previous": old.version if old is not None else None,
+            "ok": ok,
+            "detail": detail,
+        }
+
+    # ---- the watcher ------------------------------------------------------------------------
+
+    def watch(self, poll: float) -> threading.Thread:
+        def loop() -> None:
+            while not self._stop.wait(poll):
+                try:
+                    self.check()
+                except Exception as exc:  # keep watching: the current version still serves
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+
+        thread = threading.Thread(target=loop, name="nbops-deployer", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self.lock:
+            current = self.router.current
+            if current is not None:
+                current.drain_and_stop(timeout=30.0)
+
+    def status_line(self) -> dict[str, Any]:
+        current = self.router.current
+        return {
+            "model": self.target.model,
+            "alias": self.target.alias,
+            "version": current.version if current is not None else None,
+            "alias_version": self.alias_version,
+            "model_uri": current.uri if current is not None else None,
+            "backend": current.url if current is not None else None,
+            "since": self.since,
+            "smoke_test": self.last_smoke,
+            "last_error": self.last_error,
+            "switches": len(self.switches),
+        }
