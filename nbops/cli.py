@@ -40,7 +40,9 @@ def _sync(session: Session, args: argparse.Namespace) -> int:
 def _promote(session: Session, args: argparse.Namespace) -> int:
     from nbops.promote import promote
 
-    result = promote(args.notebook, out=args.out, split=args.split, force=args.force)
+    result = promote(
+        args.notebook, out=args.out, split=args.split, force=args.force, deploy=args.deploy
+    )
     print(commands.promote_text(result))
     if args.check:
         return _run_folder(result.out_dir, check=True, force=False)
@@ -219,6 +221,11 @@ def _add_pipeline_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     promote.add_argument("--split", choices=("tags", "headings"), default="tags")
     promote.add_argument("--force", action="store_true", help="overwrite hand-edited files")
     promote.add_argument("--check", action="store_true", help="then run it and compare metrics")
+    promote.add_argument(
+        "--deploy",
+        action=argparse.BooleanOptionalAction,
+        help="add a deploy stage after the model gate (default: keep what the folder has)",
+    )
     promote.set_defaults(handler=_promote)
 
     run = sub.add_parser("run", help="run a promoted pipeline (dvc repro), tracking every step")
@@ -281,9 +288,8 @@ def _serve(session: Session, args: argparse.Namespace) -> int:
 def _deploy(session: Session, args: argparse.Namespace) -> int:
     from nbops.serve.deploy import deploy
 
-    result = deploy(Path(args.dir))
-    print(result.text())
-    return 0 if result.ok else 9
+    print(deploy(Path(args.dir)).text())  # a failed delivery raises ServingError (exit 9)
+    return 0
 
 
 def _monitor(session: Session, args: argparse.Namespace) -> int:
