@@ -28,8 +28,7 @@ from nbops.pipeline import serializers
 from nbops.pipeline.retrain import retrain
 from nbops.pipeline.run import run_pipeline
 from nbops.promote import promote
-from nbops.serve import Server, serve
-from nbops.serve import wire
+from nbops.serve import Server, serve, wire
 from nbops.serve.logread import served
 from nbops.serve.target import resolve
 
@@ -130,7 +129,9 @@ def test_a_rollback_switches_versions_with_no_failed_request(
 
     def send() -> None:
         while not stop.is_set():
-            status, head, _ = wire.post_json(server.url, "/invocations", wire.dataframe_split(batch))
+            status, head, _ = wire.post_json(
+                server.url, "/invocations", wire.dataframe_split(batch)
+            )
             answers.append((status, int(head.get("X-Model-Version", 0))))
 
     senders = [threading.Thread(target=send) for _ in range(2)]
