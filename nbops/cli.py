@@ -281,7 +281,9 @@ def _serve(session: Session, args: argparse.Namespace) -> int:
     from nbops.serve.server import Options, run_server
     from nbops.serve.target import resolve
 
-    options = Options(args.host, args.port, args.poll, not args.no_log, args.exit_with)
+    options = Options(
+        args.host, args.port, args.poll, not args.no_log, args.exit_with, not args.no_standby
+    )
     return run_server(resolve(args.target, args.alias), options, echo=_flushed)
 
 
@@ -313,6 +315,9 @@ def _add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument("--alias", default="champion", help="the alias to follow (champion)")
     serve.add_argument("--poll", type=float, default=5.0, help="seconds between alias checks")
     serve.add_argument("--no-log", action="store_true", help="do not log requests")
+    serve.add_argument(
+        "--no-standby", action="store_true", help="stop a replaced version at once (less memory)"
+    )
     serve.add_argument("--exit-with", type=int, help=argparse.SUPPRESS)  # the notebook's pid
     serve.set_defaults(handler=_serve)
 

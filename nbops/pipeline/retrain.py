@@ -100,6 +100,8 @@ def _monitor(folder: Path) -> tuple[list[Any], str, Any]:
         return [], f"monitor: not checked ({exc.message})", None
     if result is None:
         return [], "", None
+    if not result.rows:
+        return triggers, "monitor: nothing served since its last check", result
     line = f"monitor: no trigger ({result.status}; {result.rows} rows served by v{result.version})"
     return triggers, line, result
 

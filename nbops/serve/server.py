@@ -37,6 +37,7 @@ class Options:
     poll: float = DEFAULT_POLL
     log: bool = True
     exit_with: int | None = None  # stop when this process is gone (the notebook's kernel)
+    standby: bool = True  # keep the replaced champion up for an instant rollback
 
 
 def run_server(target: Target, options: Options, echo: Callable[[str], None] = print) -> int:
@@ -53,6 +54,7 @@ def run_server(target: Target, options: Options, echo: Callable[[str], None] = p
         router,
         echo,
         on_switch=lambda v: write_json(state, _state(front, target, v, started)),
+        standby=options.standby,
     )
     log = PredictionLog(target.log_dir, target.model) if options.log else None
     try:
