@@ -234,7 +234,6 @@ class _Upstream:
         self.sock = socket.create_connection(("127.0.0.1", backend.port), timeout=120)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.rfile = self.sock.makefile("rb")
-        self.used = False
 
     def exchange(
         self, method: str, path: str, ctype: str, body: bytes
@@ -244,15 +243,15 @@ class _Upstream:
             head += f"Content-Type: {ctype}\r\n"
         head += f"Content-Length: {len(body)}\r\n\r\n"
         self.sock.sendall(head.encode("latin-1") + body)
-        self.used = True
         line = self.rfile.readline(MAX_LINE)
         if not line:
             raise ConnectionResetError("the backend closed the connection")
         status = int(line.split(None, 2)[1])
         headers = _read_headers(self.rfile)
-        data = _read_body(self.rfile, headers)
-        close = headers.get("connection", "").lower() == "close"
-        return status, headers.get("content-type", wire.JSON), data, close
+        close = headers.get("connection", "").lower() == "close" or line.startswith(b"HTTP/1.0")
+        framed = "content-length" in headers or "chunked" in headers.get("transfer-encoding", "")
+        data = _read_body(self.rfile, headers) if framed else self.rfile.read()  # to the close
+        return status, headers.get("content-type", wire.JSON), data, close or not framed
 
     def close(self) -> None:
         self.rfile.close()
