@@ -115,6 +115,27 @@ def test_served_predictions_equal_the_pipelines_and_are_logged(
     assert logged.predictions == answer.predictions
 
 
+def test_the_deploy_stage_skips_a_delivered_champion_and_runs_the_teams_command(
+    pipeline: Path, server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["deploy", str(pipeline)]) == 0
+    assert "v1 was delivered before and still is: nothing to do" in capsys.readouterr().out
+    params = yaml.safe_load((pipeline / "params.yaml").read_text())
+    params["deploy"]["command"] = 'echo "$NBOPS_MODEL_URI" > delivered.txt'
+    (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert main(["deploy", str(pipeline)]) == 0
+    out = capsys.readouterr().out
+    assert "the running nbops serve at" in out and "answers with v1 now" in out
+    assert (pipeline / "delivered.txt").read_text().strip() == f"models:/{MODEL}/1"
+    params["deploy"]["command"] = "exit 3"
+    (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert main(["deploy", str(pipeline)]) == 9  # ServingError
+    assert "deploy.command `exit 3` exited with code 3" in capsys.readouterr().err
+    params["deploy"]["command"] = None
+    (pipeline / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (pipeline / "delivered.txt").unlink()
+
+
 class Load:
     """Two clients sending 3-row batches back to back; every (status, version) answered."""
 
