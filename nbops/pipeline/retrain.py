@@ -11,8 +11,10 @@ the same way, from the lock's file deps and params. When something changed the p
 
 It also fires on what the served champion sees (:mod:`nbops.monitor`): drift of the served
 inputs or predictions, or a live metric worse than ``params.yaml`` ``monitor:`` allows, then
-naming the trigger. With the data unchanged, every stage then runs again on it (the model a
-trigger asks for is a new training, not the last run's restored from DVC's cache).
+naming the trigger. With the data unchanged the pipeline still runs, but DVC keeps every stage
+it has already run on that data (a training on the same data gives the same model): the model
+gate judges the last model against the current champion (which a rollback may have changed).
+Retraining on what the service saw needs that data in the pipeline's data files.
 """
 
 from __future__ import annotations
@@ -71,12 +73,14 @@ def retrain(
         echo(f"  - {reason}")
     for trigger in triggers:
         echo(f"  - trigger {trigger.name}: {trigger.reason}")
-    rerun = bool(triggers) and not reasons  # DVC alone would restore the last run's model
-    if rerun:
-        echo("  the data is unchanged since the last run: every stage runs again on it")
+    again = bool(triggers) and not reasons
+    if again:
+        echo("  the data and code are unchanged since the last run: DVC keeps what it produced "
+             "(training on the same data gives the same model) and the model gate judges that "
+             "model against the current champion")  # fmt: skip
     from nbops.pipeline.run import run_pipeline
 
-    result = run_pipeline(path, force=force or rerun, session=session, echo=echo)
+    result = run_pipeline(path, force=force, session=session, echo=echo, gates=again)
     if triggers and checked is not None and result.status == "FINISHED":
         from nbops.monitor.api import acknowledge
 

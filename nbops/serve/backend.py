@@ -9,6 +9,7 @@ in flight through it, and stops it when no request needs it any more.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -105,21 +106,21 @@ class Backend:
         self.stop()
 
     def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM to the process group (the CLI and its uvicorn), SIGKILL after ``grace``."""
+        """SIGTERM to uvicorn, whose exit ends the ``mlflow models serve`` process that waits
+        for it (so each is reaped by its parent: no zombie is left to an init that does not
+        reap); SIGKILL to the whole group after ``grace``."""
         process = self.process
         if process is None or process.poll() is not None:
             return
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        _reap_group(process.pid)
+        for pid in _children(process.pid) or [process.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10.0)
 
 
 def _mlflow() -> list[str]:
@@ -146,18 +147,13 @@ def _env(tracking_uri: str) -> dict[str, str]:
     return env
 
 
-def _reap_group(pgid: int) -> None:
-    """Make sure nothing of the group outlives the stop (uvicorn if the CLI died first)."""
-    for _ in range(20):
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
+def _children(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [child.pid for child in psutil.Process(pid).children()]
+    except psutil.Error:
+        return []
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -51,6 +51,7 @@ class Deployer:
         self.switches: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._model: Any = None
+        self._draining: list[threading.Thread] = []
 
     # ---- the registry -----------------------------------------------------------------------
 
@@ -110,7 +111,7 @@ class Deployer:
         if standby is not None and standby.version == version and wire.healthy(standby.url):
             return standby, "warm standby (its smoke test passed when it was deployed)"
         if standby is not None:
-            _stop_later(standby)
+            self._stop_later(standby)
         target = self.target
         log = target.home / "backend.log"
         backend = Backend(target.model, version, target.config.tracking_uri, log)
@@ -140,7 +141,7 @@ class Deployer:
         if self.keep_standby and self.aliases.get("previous") == old.version:
             self.standby = old
         else:
-            _stop_later(old)
+            self._stop_later(old)
 
     def _failed(self, version: int, old: Backend | None, exc: Exception) -> None:
         target = self.target
@@ -180,12 +181,21 @@ class Deployer:
         thread.start()
         return thread
 
+    def _stop_later(self, backend: Backend) -> None:
+        """Stop ``backend`` once its requests are answered, without holding up the switch."""
+        thread = threading.Thread(target=backend.drain_and_stop, name="nbops-drain")
+        self._draining = [t for t in self._draining if t.is_alive()] + [thread]
+        thread.start()
+
     def stop(self) -> None:
+        """Stop watching; stop every server (together: each waits for its last request)."""
         self._stop.set()
         with self.lock:
             for backend in (self.standby, self.router.current):
                 if backend is not None:
-                    backend.drain_and_stop(timeout=30.0)
+                    self._stop_later(backend)
+            for thread in self._draining:
+                thread.join()
 
     def status_line(self) -> dict[str, Any]:
         current = self.router.current
@@ -202,7 +212,3 @@ class Deployer:
             "last_error": self.last_error,
             "switches": len(self.switches),
         }
-
-
-def _stop_later(backend: Backend) -> None:
-    threading.Thread(target=backend.drain_and_stop, name="nbops-drain", daemon=True).start()

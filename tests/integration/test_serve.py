@@ -219,7 +219,7 @@ def test_drift_is_monitored_and_triggers_a_retrain_that_is_served(
     outcome = retrain(pipeline, echo=lines.append)
     out = "\n".join(lines)
     assert outcome.ran and outcome.ok and outcome.triggers == ["drift"], out
-    assert "trigger drift: inputs drifted" in out and "every stage runs again" in out
+    assert "trigger drift: inputs drifted" in out and "the model gate judges that model" in out
     assert "registered serve_wine_one_step v3 (champion)" in out
     assert "deploy: delivered (champion v3)" in out and "running nbops serve" in out
     assert server.status()["version"] == 3  # the deploy stage switched it before returning
