@@ -14,6 +14,7 @@ a reload asks. A backend that dies is restarted.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -138,6 +139,8 @@ class Deployer:
         else stopped once its last request is answered."""
         if old is None:
             return
+        with contextlib.suppress(NbopsError):  # the registry now, not as the poll found it
+            self.champion()  # (a promotion moves champion, then previous: two writes)
         if self.keep_standby and self.aliases.get("previous") == old.version:
             self.standby = old
         else:

@@ -149,11 +149,16 @@ class Load:
 
     def _send(self) -> None:
         while not self.stop.is_set():
-            status, head, _ = wire.post_json(self.server.url, "/invocations", self.body)
+            try:
+                status, head, _ = wire.post_json(self.server.url, "/invocations", self.body)
+            except OSError:  # a connection the server dropped: a failed request
+                status, head = 0, {}
             self.answers.append((status, int(head.get("X-Model-Version", 0))))
 
-    def until(self, count: int) -> None:
+    def until(self, count: int, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
         while len(self.answers) < count:
+            assert time.monotonic() < deadline, f"{len(self.answers)} of {count} answers"
             time.sleep(0.05)
 
     def finish(self) -> list[tuple[int, int]]:
@@ -168,6 +173,15 @@ def test_promotion_and_rollback_switch_versions_with_no_failed_request(
 ) -> None:
     X, _, _ = holdout(pipeline)
     load = Load(server, X.iloc[:3])
+    try:
+        switch_under_load(config, server, load)
+    finally:
+        answers = load.finish()
+    assert all(status == 200 for status, _ in answers), Counter(s for s, _ in answers)
+    assert server.status()["failed_requests"] == 0
+
+
+def switch_under_load(config: Config, server: Server, load: Load) -> None:
     load.until(20)
     # a promotion: v2's own MLflow server starts beside v1's while v1 answers everything
     promoted = len(load.answers)
@@ -183,13 +197,11 @@ def test_promotion_and_rollback_switch_versions_with_no_failed_request(
     assert main(["model", "rollback", MODEL, "--reason", "test"]) == 0
     server.wait_for_version(1, timeout=180)
     assert time.monotonic() - start < 10  # no server had to start
-    load.until(rolled + 200)
-    answers = load.finish()
-    assert all(status == 200 for status, _ in answers), Counter(s for s, _ in answers)
-    versions = [v for _, v in answers]
-    assert versions[0] == 1 and 2 in versions[promoted:rolled] and versions[-1] == 1
-    assert versions[rolled:].count(1) >= 150
-    assert server.status()["failed_requests"] == 0
+    switched = len(load.answers)
+    load.until(max(rolled + 200, switched + 50))
+    versions = [v for _, v in load.answers]
+    assert versions[0] == 1 and 2 in versions[promoted:rolled]
+    assert set(versions[switched + 5 :]) == {1}  # (a request in flight may still end on v2)
 
 
 def test_drift_is_monitored_and_triggers_a_retrain_that_is_served(
