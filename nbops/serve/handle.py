@@ -84,8 +84,11 @@ class Server:
             self.url, "/invocations", wire.dataframe_split(frame), headers=headers
         )
         if status != 200:
+            message = body.get("message", body) if isinstance(body, dict) else body
+            text = " ".join(str(message).split())
             raise ServingError(
-                f"the server answered HTTP {status}: {str(body)[:500]}",
+                f"the server answered HTTP {status}: "
+                + (text if len(text) <= 600 else "..." + text[-600:]),  # the reason is last
                 fix="send the columns the model was trained on (its MLflow signature)",
                 model=self.target.model,
             )

@@ -24,6 +24,7 @@ import yaml
 from nbops import registry
 from nbops.cli import main
 from nbops.config import Config, load_config
+from nbops.errors import ServingError
 from nbops.pipeline import serializers
 from nbops.pipeline.retrain import retrain
 from nbops.pipeline.run import run_pipeline
@@ -113,6 +114,15 @@ def test_served_predictions_equal_the_pipelines_and_are_logged(
     assert logged.request_ids == [answer.request_id] * len(X)
     assert logged.inputs.equals(X.reset_index(drop=True))
     assert logged.predictions == answer.predictions
+    # a request the model cannot take: MLflow's message, and a clear error from the handle
+    with pytest.raises(ServingError, match="HTTP 400") as info:
+        server.send(X.drop(columns=["proline"]))
+    assert "proline" in str(info.value) and "signature" in info.value.fix
+
+
+def test_serving_a_model_that_does_not_exist_says_so(project: Path) -> None:
+    with pytest.raises(ServingError, match="no registered model 'no_such_model'"):
+        serve("no_such_model", timeout=120)
 
 
 def test_the_deploy_stage_skips_a_delivered_champion_and_runs_the_teams_command(

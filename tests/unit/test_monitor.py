@@ -217,3 +217,31 @@ def test_the_log_is_append_only(tmp_path: Path) -> None:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute(statement)
     conn.close()
+
+
+def test_the_magic_shows_the_check(shell: object, project: Path) -> None:
+    from IPython.utils.capture import capture_output
+
+    with capture_output() as captured:
+        shell.run_line_magic("nbops", "monitor nothing_served")  # type: ignore[attr-defined]
+    (shown,) = captured.outputs  # the result, displayed: the report in Jupyter, text here
+    assert "monitor nothing_served: no data" in shown.data["text/plain"]
+    assert "nbops serve nothing_served" in shown.data["text/plain"]
+    assert shown.data["text/html"].startswith('<div class="nbops-monitor">')
+
+
+def test_a_target_must_be_a_pipeline_or_a_model_name(project: Path) -> None:
+    from nbops.errors import UsageError
+    from nbops.serve.target import resolve
+
+    (project / "empty").mkdir()
+    with pytest.raises(UsageError, match="neither a promoted pipeline"):
+        resolve(project / "empty")
+    folder = project / "nogate"
+    folder.mkdir()
+    (folder / "dvc.yaml").write_text("stages: {}\n")
+    (folder / "params.yaml").write_text("alpha: 1\n")
+    with pytest.raises(UsageError, match="no model gate") as info:
+        resolve(folder)
+    assert "promote it again" in info.value.fix
+    assert resolve("wine").model == "wine"
