@@ -80,30 +80,42 @@ def run_server(target: Target, options: Options, echo: Callable[[str], None] = p
     try:
         echo(f"nbops serve: deploying {target.model}@{target.alias} (mlflow models serve) ...")
         deployer.check()
-        if router.current is None:
-            raise ServingError(
-                deployer.last_error or "nothing to serve",
-                fix=f"register a model and give it the alias: nbops model promote {target.model} "
-                "VERSION (or run the pipeline: its gate registers the champion)",
-                model=target.model,
-            )
+        _check_serving(deployer)
         where = f"log: {target.log_dir}" if log is not None else "not logging requests"
         echo(f"nbops serve: {front.url} answers with {target.model}@{target.alias} ({where}); "
              f"checking the alias every {options.poll:g} s; Ctrl-C stops")  # fmt: skip
         deployer.watch(options.poll)
         _wait(stopping, options.exit_with)
     finally:
-        front.shutdown()
-        deployer.stop()
-        if log is not None:
-            log.close()
-            for error in log.errors:
-                print(f"nbops serve: request log: {error}", file=sys.stderr)
-        if read_json(state).get("pid") == os.getpid():  # not another server's of this model
-            state.unlink(missing_ok=True)
-        front.server_close()
+        _shut_down(front, deployer, log)
     echo("nbops serve: stopped")
     return 0
+
+
+def _shut_down(front: FrontServer, deployer: Deployer, log: PredictionLog | None) -> None:
+    """No new requests; the servers stopped after their last answers; the log written to the
+    end (its failures said); ``server.json`` removed if it is this server's."""
+    front.shutdown()
+    deployer.stop()
+    if log is not None:
+        log.close()
+        for error in log.errors:
+            print(f"nbops serve: request log: {error}", file=sys.stderr)
+    state = deployer.target.home / SERVER_FILE
+    if read_json(state).get("pid") == os.getpid():  # not another server's of this model
+        state.unlink(missing_ok=True)
+    front.server_close()
+
+
+def _check_serving(deployer: Deployer) -> None:
+    target = deployer.target
+    if deployer.router.current is None:
+        raise ServingError(
+            deployer.last_error or "nothing to serve",
+            fix=f"register a model and give it the alias: nbops model promote {target.model} "
+            "VERSION (or run the pipeline: its gate registers the champion)",
+            model=target.model,
+        )
 
 
 def _wait(stopping: threading.Event, exit_with: int | None) -> None:
