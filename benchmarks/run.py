@@ -38,6 +38,7 @@ MODULES = (
     "bench_executor",
     "bench_widgets",
     "bench_retrain",
+    "bench_serve",
 )
 
 

@@ -5,17 +5,22 @@ kernel and nbops are the ones ``binder/requirements.txt`` installed). Each noteb
 own child process pinned to one CPU and placed in a memory cgroup limited to 2 GiB (v1 or v2,
 whichever this machine lets us write): the kernel inherits both, and a notebook that needs more
 is killed, as on mybinder.org. Where no cgroup can be made, the limit is checked instead of
-enforced: the peak RSS of the child and its kernel (``RUSAGE_CHILDREN``) must stay under it.
-Prints one line per notebook (seconds, peak memory) and exits non-zero if any failed.
+enforced: the peak of the summed RSS of the child's whole process tree, sampled twice a second
+(notebook 06 runs ``nbops serve`` and MLflow's scoring servers beside the kernel; getrusage
+would only report the largest single process), must stay under it. A notebook that leaves a
+process running (a server it did not stop) fails. Prints one line per notebook (seconds, peak
+memory) and exits non-zero if any failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -87,6 +92,69 @@ def _read(path: Path) -> str:
         return ""
 
 
+class TreeSampler:
+    """The peak summed RSS of a process and all its descendants, sampled on a thread; and
+    what of the tree outlives the process."""
+
+    def __init__(self) -> None:
+        self.peak, self.left = 0, []
+        self._stop = threading.Event()
+        self._pids: set[int] = set()
+
+    def watch(self, pid: int) -> None:
+        threading.Thread(target=self._run, args=(pid,), daemon=True).start()
+
+    def _run(self, pid: int) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(pid)
+        except psutil.Error:
+            return
+        while not self._stop.wait(0.5):
+            total = 0
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                return
+            for proc in tree:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+                    self._pids.add(proc.pid)
+            self.peak = max(self.peak, total)
+
+    def stop(self) -> list[str]:
+        """Stop sampling; the commands of tree processes still running a few seconds later."""
+        import psutil
+
+        self._stop.set()
+        deadline = time.monotonic() + 15.0  # a server notices its kernel is gone within ~1 s
+        while time.monotonic() < deadline:
+            alive = [p for p in self._pids if psutil.pid_exists(p) and _not_zombie(p)]
+            if not alive:
+                return []
+            time.sleep(0.5)
+        return [" ".join(_cmdline(p))[:120] for p in alive]
+
+
+def _not_zombie(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _cmdline(pid: int) -> list[str]:
+    import psutil
+
+    try:
+        return psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return [str(pid)]
+
+
 def run_one(notebook: Path, limit: int) -> tuple[int, float, dict[str, int], int, bool]:
     """(exit code, seconds, peak RSS of the runner and the kernel, cgroup peak, capped)."""
     group = Cgroup.make(f"nbops-binder-{os.getpid()}-{notebook.stem}", limit)
@@ -98,22 +166,28 @@ def run_one(notebook: Path, limit: int) -> tuple[int, float, dict[str, int], int
             group.enter()
 
     start = time.monotonic()
-    done = subprocess.run(
+    sampler = TreeSampler()
+    child = subprocess.Popen(
         [sys.executable, "-c", EXECUTE, notebook.name, str(usage_file)],
         cwd=notebook.parent,
         preexec_fn=confine,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
+    sampler.watch(child.pid)
+    _, stderr = child.communicate()
     seconds = time.monotonic() - start
-    if done.returncode:
-        print(done.stderr[-4000:], file=sys.stderr)
+    if child.returncode:
+        print(stderr[-4000:], file=sys.stderr)
+    left = sampler.stop()
     usage = json.loads(_read(usage_file) or "{}")
+    usage["TREE"] = sampler.peak
+    usage["LEFT"] = left  # type: ignore[assignment]
     peak = group.peak() if group is not None else 0
     if group is not None:
         group.remove()
-    return done.returncode, seconds, usage, peak, group is not None
+    return child.returncode, seconds, usage, peak, group is not None
 
 
 def main() -> int:
@@ -126,17 +200,21 @@ def main() -> int:
     for notebook in args.notebooks:
         code, seconds, usage, peak, capped = run_one(notebook.resolve(), limit)
         runner, kernel = usage.get("RUSAGE_SELF", 0), usage.get("RUSAGE_CHILDREN", 0)
+        tree, left = usage.get("TREE", 0), usage.get("LEFT", [])
         how = f"cgroup peak {peak >> 20} MB, capped" if capped else "not capped: no cgroup"
         print(
             f"{notebook.name}: {seconds:.1f} s, peak RSS kernel {kernel >> 20} MB, "
-            f"runner {runner >> 20} MB ({how} at {args.limit_mb} MB)",
+            f"runner {runner >> 20} MB, process tree {tree >> 20} MB ({how} at "
+            f"{args.limit_mb} MB)",
             flush=True,
         )
         problems = [f"exit code {code}"] if code else []
         if seconds > args.max_seconds:
             problems.append(f"took {seconds:.0f} s > {args.max_seconds:.0f} s")
-        if max(kernel + runner, peak) > limit:
+        if max(kernel + runner, peak) > limit or (not capped and tree > limit):
             problems.append(f"needed more than {args.limit_mb} MB")
+        if left:
+            problems.append(f"left processes running: {'; '.join(left)}")
         if problems:
             failed.append(f"{notebook.name}: {', '.join(problems)}")
     for line in failed:

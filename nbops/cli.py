@@ -44,7 +44,9 @@ def _sync(session: Session, args: argparse.Namespace) -> int:
 def _promote(session: Session, args: argparse.Namespace) -> int:
     from nbops.promote import promote
 
-    result = promote(args.notebook, out=args.out, split=args.split, force=args.force)
+    result = promote(
+        args.notebook, out=args.out, split=args.split, force=args.force, deploy=args.deploy
+    )
     print(_commands().promote_text(result))
     if args.check:
         return _run_folder(result.out_dir, check=True, force=False)
@@ -231,6 +233,11 @@ def _add_pipeline_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     promote.add_argument("--split", choices=("tags", "headings"), default="tags")
     promote.add_argument("--force", action="store_true", help="overwrite hand-edited files")
     promote.add_argument("--check", action="store_true", help="then run it and compare metrics")
+    promote.add_argument(
+        "--deploy",
+        action=argparse.BooleanOptionalAction,
+        help="add a deploy stage after the model gate (default: keep what the folder has)",
+    )
     promote.set_defaults(handler=_promote)
 
     run = sub.add_parser("run", help="run a promoted pipeline (dvc repro), tracking every step")
@@ -287,6 +294,61 @@ def _add_export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     airflow.set_defaults(handler=_export_airflow)
 
 
+def _serve(session: Session, args: argparse.Namespace) -> int:
+    from nbops.serve.server import Options, run_server
+    from nbops.serve.target import resolve
+
+    options = Options(
+        args.host, args.port, args.poll, not args.no_log, args.exit_with, not args.no_standby
+    )
+    return run_server(resolve(args.target, args.alias), options, echo=_flushed)
+
+
+def _deploy(session: Session, args: argparse.Namespace) -> int:
+    from nbops.serve.deploy import deploy
+
+    print(deploy(Path(args.dir)).text())  # a failed delivery raises ServingError (exit 10)
+    return 0
+
+
+def _monitor(session: Session, args: argparse.Namespace) -> int:
+    from nbops.monitor import monitor
+
+    result = monitor(args.target, days=args.days, record=not args.no_record)
+    print(result.text())
+    return 0
+
+
+def _flushed(text: str) -> None:
+    print(text, flush=True)  # a server's lines must reach a log file as they happen
+
+
+def _add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`nbops serve|deploy|monitor`: the champion as a service, delivered and watched."""
+    serve = sub.add_parser("serve", help="serve the champion (mlflow models serve + a front)")
+    serve.add_argument("target", nargs="?", default=".", help="pipeline folder or model name")
+    serve.add_argument("--port", "-p", type=int, default=5005, help="default 5005; 0: any")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    serve.add_argument("--alias", default="champion", help="the alias to follow (champion)")
+    serve.add_argument("--poll", type=float, default=5.0, help="seconds between alias checks")
+    serve.add_argument("--no-log", action="store_true", help="do not log requests")
+    serve.add_argument(
+        "--no-standby", action="store_true", help="stop a replaced version at once (less memory)"
+    )
+    serve.add_argument("--exit-with", type=int, help=argparse.SUPPRESS)  # the notebook's pid
+    serve.set_defaults(handler=_serve)
+
+    deploy = sub.add_parser("deploy", help="the deploy stage: deliver the champion, smoke-test it")
+    deploy.add_argument("dir", nargs="?", default=".", help="pipeline folder (default .)")
+    deploy.set_defaults(handler=_deploy)
+
+    monitor = sub.add_parser("monitor", help="drift and live metric of what the server saw")
+    monitor.add_argument("target", nargs="?", default=".", help="pipeline folder or model name")
+    monitor.add_argument("--days", type=int, help="read the log of the last N days (default 7)")
+    monitor.add_argument("--no-record", action="store_true", help="no MLflow metrics")
+    monitor.set_defaults(handler=_monitor)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbops", description="From MLOps Level 0 to Level 1 without leaving the notebook."
@@ -299,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_level_parser(sub)
     _add_validate_parser(sub)
     _add_export_parser(sub)
+    _add_serve_parsers(sub)
     return parser
 
 

@@ -22,17 +22,19 @@ from nbops.session import Session
 from nbops.store.sync import sync as sync_spool
 
 if TYPE_CHECKING:
+    from nbops.monitor.result import MonitorResult
     from nbops.promote import PromoteResult
 
 FORMATS = ("table", "json", "csv")
 MAGIC_HELP = (
     "usage: %nbops wait | sync | runs [EXPERIMENT] | show RUN | diff RUN_A RUN_B | config"
-    " | level [PATH] | promotion MODEL\n"
+    " | level [PATH] | promotion MODEL | monitor [PIPELINE|MODEL]\n"
     "  wait   block until this kernel's runs are in MLflow, and report any that failed\n"
     "  sync   deliver runs kept locally (.nbops/spool) after a store failure\n"
     "  runs   list runs (newest first); show/diff: one run, or what changed between two\n"
     "  level  the project's MLOps level (Google's 0/1/2) as a checklist, and the next step\n"
-    "  runs / promotion MODEL in Jupyter: the run browser / the model's promotion panel"
+    "  runs / promotion MODEL in Jupyter: the run browser / the model's promotion panel\n"
+    "  monitor  drift and live metric of what nbops serve answered (report, MLflow metrics)"
 )
 
 
@@ -241,6 +243,7 @@ def run_magic(session: Session, words: list[str]) -> str | None:
         "diff": (2, lambda: diff(session, rest[0], rest[1])),
         "config": (0, lambda: config_text(session)),
         "level": (None, lambda: level(session, *rest[:1])),
+        "monitor": (None, lambda: monitor(*rest[:1]).text()),
     }
     if command not in table:
         raise UsageError(f"unknown %nbops command {command!r}", fix=MAGIC_HELP)
@@ -257,6 +260,14 @@ def level(session: Session, path: str | None = None, fmt: str = "text") -> str:
 
     report = assess(path if path is not None else session.config.project_root)
     return report.to_json() if fmt == "json" else report.text()
+
+
+def monitor(target: str = ".") -> MonitorResult:
+    """`nbops monitor [TARGET]`: the check, its reports and MLflow metrics; the result shows
+    as text in a terminal and as the HTML report in Jupyter."""
+    from nbops.monitor import monitor as check
+
+    return check(target)
 
 
 def promote_text(result: PromoteResult) -> str:

@@ -43,11 +43,20 @@ class Config:
     flush_timeout: float = 30.0  # seconds to wait at exit for pending writes
     notebook: str = ""  # the notebook path when nothing else finds it
     hash_max_mb: float = 64.0  # files above this are not md5-hashed on a cell's thread
+    serve_dir: str = ""  # where `nbops serve` keeps its logs (default <state_dir>/serve)
 
     @property
     def state_dir(self) -> Path:
         """Local state (spool of undelivered records, file-hash cache)."""
         return self.project_root / ".nbops"
+
+    @property
+    def serve_path(self) -> Path:
+        """Where `nbops serve` logs requests and `nbops monitor` reads them: ``serve_dir``
+        (relative to the project root), else ``<state_dir>/serve``."""
+        if not self.serve_dir:
+            return self.state_dir / "serve"
+        return self.project_root / Path(self.serve_dir).expanduser()
 
     @property
     def is_default_store(self) -> bool:

@@ -4,7 +4,8 @@ A fresh workspace folder becomes its own nbops project (a ``pyproject.toml`` wit
 ``[tool.nbops]`` table), so the demo's SQLite store, DVC project and artifacts stay inside it.
 It tracks the example notebook in a real kernel through papermill (as a user's headless run
 would), promotes the tagged wine notebook into a pipeline, runs it with its gates (the first
-model passes and becomes the champion), and ends with the ``nbops level`` checklist.
+model passes and becomes the champion), serves the champion and monitors what it answered, and
+ends with the ``nbops level`` checklist.
 """
 
 from __future__ import annotations
@@ -64,13 +65,34 @@ def run_demo(folder: str | Path = "demo", echo: Callable[[str], None] = print) -
     table = commands.runs(session, experiment=Path(EXAMPLE).stem)
     echo(f"1. tracked {workspace / EXAMPLE} -> {output.name}\n{table}\n")
     pipeline = _pipeline(workspace, session, echo)
+    _serve(workspace / "pipelines" / pipeline, echo)
     model = commands.model_list(session, pipeline)
     level = commands.level(session, str(workspace), "text")
     return (
-        f"3. registered model {pipeline!r}:\n{model}\n\n{level}\n\n"
+        f"4. registered model {pipeline!r}:\n{model}\n\n{level}\n\n"
         f"Open the MLflow UI on the same store:\n"
         f"  mlflow ui --backend-store-uri {session.config.tracking_uri}"
     )
+
+
+def _serve(folder: Path, echo: Callable[[str], None]) -> None:
+    """Serve the champion (``nbops serve``), send it the rows its gate scored, monitor what
+    it answered (``nbops monitor``), stop it."""
+    from nbops.monitor import monitor
+    from nbops.serve import reference, serve
+
+    server = serve(folder, poll=1.0)
+    try:
+        version = int(server.status()["version"])
+        found = reference.cached(server.target, version)
+        if found is None or found.holdout is None:
+            raise NotebookError(f"version {version} has no gate holdout to send", fix="re-run")
+        rows, _ = reference.holdout_frame(found)
+        answer = server.send(rows)
+        echo(f"3. {server!r}: {len(answer.predictions)} predictions (request {answer.request_id})")
+        echo(monitor(folder).text())
+    finally:
+        server.stop()
 
 
 def _pipeline(workspace: Path, session: Session, echo: Callable[[str], None]) -> str:

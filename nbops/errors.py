@@ -102,3 +102,10 @@ class BusyError(NbopsError):
     was run or recorded."""
 
     exit_code = 9
+
+
+class ServingError(NbopsError):
+    """The model server could not be started, failed its health check or its smoke test, or
+    a deployment could not be made (fields: ``model``, ``version``)."""
+
+    exit_code = 10

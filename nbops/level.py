@@ -2,7 +2,9 @@
 
 Level 0 is the manual process. Level 1 (ML pipeline automation) is reached when all of these
 hold, checked in this order: tracked runs in the store, a promoted pipeline, data validation, a
-model gate, a registered champion, a CI workflow, and its triggers. Level 2 (CI/CD pipeline
+model gate, a registered champion, a CI workflow, and its triggers, the champion delivered as a
+prediction service (continuous delivery), and what it serves monitored (the drift and
+performance triggers of retraining). Level 2 (CI/CD pipeline
 automation) is shown as the next horizon: pipeline tests in CI, a shared tracking server, a DVC
 remote, an orchestrator export. The next step is the first unchecked item's, as a command.
 
@@ -69,6 +71,8 @@ def assess(path: str | Path = ".") -> LevelReport:
         _champion(project),
         _ci_workflow(project),
         _triggers(project),
+        _serving(project),
+        _monitoring(project),
         _ci_tests(project),
         _tracking_server(project),
         _dvc_remote(project),
@@ -241,6 +245,55 @@ def _gate_step(project: _Project, stage: str, detail: str) -> tuple[str, str]:
     notebook = _shown(project.pipeline.source) if project.pipeline.source else "the notebook"
     reason = f"{detail}: {missing['reason']}"
     return reason, f"{missing['fix']} in {notebook}, then: {project.repromote}"
+
+
+def _serving(project: _Project) -> Item:
+    """Continuous delivery: a deploy stage, a running ``nbops serve``, or one that deployed."""
+    label, p = "prediction service", project.pipeline
+    if p is None or not p.model_name:
+        return Item("serving", 1, label, False, "no model gate names the model to serve",
+                    _model_gate(project).next_step)  # fmt: skip
+    from nbops.serve import target as served
+
+    model = served.Target(p.model_name, _pipeline_config(p.folder), p.folder)
+    running, done = served.running_server(model), served.deployments(model)
+    deployed = [d for d in done if d.get("ok")]
+    if running is not None:
+        detail = f"nbops serve at {running.get('url')} answers with v{running.get('version')}"
+    elif scan.DEPLOY_STAGE in p.stages:
+        detail = f"the {scan.DEPLOY_STAGE} stage delivers each new champion"
+    elif deployed:
+        detail = f"nbops serve deployed v{deployed[-1].get('version')} (not running now)"
+    else:
+        folder = shlex.quote(_shown(p.folder))
+        detail = f"{p.model_name!r} is not served (no {scan.DEPLOY_STAGE} stage, no nbops serve)"
+        return Item("serving", 1, label, False, detail, f"nbops serve {folder}")
+    return Item("serving", 1, label, True, detail)
+
+
+def _monitoring(project: _Project) -> Item:
+    """What the service answers is logged and checked (``nbops monitor``, here or in CI)."""
+    label, p = "monitoring", project.pipeline
+    if p is None or not p.model_name:
+        return Item("monitoring", 1, label, False, "nothing is served", _serving(project).next_step)
+    from nbops.serve import target as served
+
+    model = served.Target(p.model_name, _pipeline_config(p.folder), p.folder)
+    folder = shlex.quote(_shown(p.folder))
+    days = sorted(model.log_dir.glob("*.sqlite")) if model.log_dir.is_dir() else []
+    if not days:
+        detail = f"no request log of {p.model_name!r} ({_shown(model.log_dir)})"
+        return Item("monitoring", 1, label, False, detail, f"nbops serve {folder}  (it logs)")
+    workflows = [project.workflow] if project.workflow else []
+    in_ci = any("nbops monitor" in run for w in workflows for run in w.runs)
+    checked = (model.home / "monitor.json").is_file() or (
+        p.folder / "reports/monitor.json"
+    ).is_file()
+    if not (in_ci or checked):
+        detail = f"{len(days)} day(s) of requests logged, never monitored"
+        return Item("monitoring", 1, label, False, detail, f"nbops monitor {folder}")
+    where = "by the CI workflow" if in_ci else "by nbops monitor"
+    return Item("monitoring", 1, label, True, f"{len(days)} day(s) of requests, checked {where}")
 
 
 def _needs_pipeline(key: str, label: str, project: _Project) -> Item:

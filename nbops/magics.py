@@ -145,7 +145,7 @@ class NbopsMagics(Magics):
     @line_magic
     def nbops(self, line: str) -> Any:
         """``%nbops wait | sync | runs [EXPERIMENT] | show RUN | diff RUN_A RUN_B | config |
-        promotion MODEL | level [PATH]``."""
+        promotion MODEL | level [PATH] | monitor [PIPELINE|MODEL]``."""
         from nbops import commands
 
         words = shlex.split(line)
@@ -157,6 +157,11 @@ class NbopsMagics(Magics):
 
                 if widget_magic(self.session, self.shell, words):
                     return None
+            if words[0] == "monitor" and len(words) <= 2:  # the report: HTML in Jupyter
+                from IPython.display import display
+
+                display(commands.monitor(*words[1:]))
+                return None
             return commands.run_magic(self.session, words)
         except NbopsError as exc:
             raise IPythonUsageError(str(exc)) from None

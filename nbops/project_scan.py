@@ -22,6 +22,7 @@ from nbops.errors import NbopsError
 MANIFEST = ".nbops-promote.json"
 WORKFLOWS = Path(".github") / "workflows"
 DATA_STAGE, MODEL_STAGE, SCHEMA = "validate_data", "validate_model", "schema.yaml"
+DEPLOY_STAGE = "deploy"
 MAX_DEPTH = 6  # folders below the scanned one
 _SKIP = {"node_modules", "__pycache__", "site-packages", "mlartifacts", "mlruns", "venv", "env"}
 _PIPELINE_SKIP = {"artifacts", "reports", "steps", "metrics", "data", "reference"}

@@ -15,7 +15,7 @@ from typing import Any
 
 from nbops.pipeline import layout
 
-DATA_STAGE, MODEL_STAGE = "validate_data", "validate_model"
+DATA_STAGE, MODEL_STAGE, DEPLOY_STAGE = "validate_data", "validate_model", "deploy"
 TAG_DECISION, TAG_REASONS = "nbops.gate.decision", "nbops.gate.reasons"
 TAG_METRIC, TAG_CHAMPION_BEFORE = "nbops.gate.metric", "nbops.champion.before"
 TAG_DATA = "nbops.validation.data"
@@ -45,6 +45,14 @@ def gate_outcome(folder: Path, ran: set[str], failed: set[str]) -> Outcome:
         if report:
             outcome.tags.update(_gate_tags(report))
             outcome.lines.extend(gate_lines(report))
+    if DEPLOY_STAGE in ran | failed:
+        report = _report(folder, DEPLOY_STAGE)
+        version = report.get("version")
+        state = "delivered" if report.get("ok") else "FAILED"
+        outcome.lines.append(
+            f"deploy: {state} (champion v{version})" if report else "deploy: FAILED"
+        )
+        outcome.lines += [f"  {line}" for line in report.get("lines") or [] if line]
     return outcome
 
 

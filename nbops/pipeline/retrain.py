@@ -8,13 +8,20 @@ the same way, from the lock's file deps and params. When something changed the p
 (``dvc repro`` also updates a data file's ``.dvc``, so a new batch becomes a data version); its
 ``validate_data`` stage reports drift against the reference, and the model gate decides.
 ``--force`` runs every stage whatever changed.
+
+It also fires on what the served champion sees (:mod:`nbops.monitor`): drift of the served
+inputs or predictions, or a live metric worse than ``params.yaml`` ``monitor:`` allows, then
+naming the trigger. With the data unchanged the pipeline still runs, but DVC keeps every stage
+it has already run on that data (a training on the same data gives the same model): the model
+gate judges the last model against the current champion (which a rollback may have changed).
+Retraining on what the service saw needs that data in the pipeline's data files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nbops.errors import UsageError
 from nbops.pipeline import layout
@@ -31,6 +38,7 @@ class RetrainResult:
     ran: bool
     reasons: list[str] = field(default_factory=list)
     pipeline: PipelineResult | None = None
+    triggers: list[str] = field(default_factory=list)  # monitor triggers that fired
 
     @property
     def ok(self) -> bool:
@@ -53,17 +61,53 @@ def retrain(
             fix="run `nbops promote NOTEBOOK` first, or pass the pipeline folder",
         )
     reasons = ["--force: every stage runs"] if force else changes(path)
-    if not reasons:
+    triggers, monitored, checked = ([], "", None) if force else _monitor(path)
+    if not reasons and not triggers:
         echo(f"pipeline {layout.pipeline_name(path)} is up to date: its data is unchanged since "
              "the last successful run; nothing to retrain")  # fmt: skip
+        if monitored:
+            echo(f"  {monitored}")
         return RetrainResult(ran=False)
     echo("retraining because:")
     for reason in reasons:
         echo(f"  - {reason}")
+    for trigger in triggers:
+        echo(f"  - trigger {trigger.name}: {trigger.reason}")
+    again = bool(triggers) and not reasons
+    if again:
+        echo("  the data and code are unchanged since the last run: DVC keeps what it produced "
+             "(training on the same data gives the same model) and the model gate judges that "
+             "model against the current champion")  # fmt: skip
     from nbops.pipeline.run import run_pipeline
 
-    result = run_pipeline(path, force=force, session=session, echo=echo)
-    return RetrainResult(ran=True, reasons=reasons, pipeline=result)
+    result = run_pipeline(path, force=force, session=session, echo=echo, gates=again)
+    if triggers and checked is not None and result.status == "FINISHED":
+        from nbops.monitor.api import acknowledge
+
+        acknowledge(path, checked)
+    fired = [t.name for t in triggers]
+    return RetrainResult(ran=True, reasons=reasons, pipeline=result, triggers=fired)
+
+
+def _monitor(folder: Path) -> tuple[list[Any], str, Any]:
+    """The monitor's triggers (drift, performance), a line about what it saw and the check
+    (for acknowledging); nothing when the pipeline's model was never served. A store that
+    fails is reported, not fatal."""
+    from nbops.errors import ConfigError, NbopsError
+    from nbops.monitor.api import retrain_triggers
+
+    try:
+        triggers, result = retrain_triggers(folder)
+    except ConfigError:
+        raise
+    except NbopsError as exc:
+        return [], f"monitor: not checked ({exc.message})", None
+    if result is None:
+        return [], "", None
+    if not result.rows:
+        return triggers, "monitor: nothing served since its last check", result
+    line = f"monitor: no trigger ({result.status}; {result.rows} rows served by v{result.version})"
+    return triggers, line, result
 
 
 def changes(folder: Path) -> list[str]:

@@ -81,8 +81,12 @@ def run_pipeline(
     session: Session | None = None,
     echo: Echo = print,
     warm: bool = True,
+    gates: bool = False,
 ) -> PipelineResult:
     """Reproduce the pipeline in ``folder``; progress and errors go to ``echo`` line by line.
+
+    ``gates``: run even when DVC sees nothing but its always-changed stages (the model gate,
+    whose champion lives in MLflow): a monitor trigger asks the gate to judge again.
 
     ``session`` defaults to one configured from the pipeline's project (the nearest
     ``pyproject.toml``/``.git`` above the folder; the folder's own ``.dvc`` does not count),
@@ -104,7 +108,7 @@ def run_pipeline(
         for text in warnings:
             echo(f"nbops: {text}")
         steps = [StepStatus(stage) for stage in layout.stage_names(path)]
-        if not force and dvcp.up_to_date(path):
+        if not force and not gates and dvcp.up_to_date(path):
             result = _nothing_changed(path, name, steps, echo)
         else:
             parent = ParentRun(session, path, name)

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbops.notebook.plan import Plan
 from nbops.promote import layout
 from nbops.promote.manifest import Changes
+
+if TYPE_CHECKING:
+    from nbops.promote.gates import Gates
 
 __all__ = ["PromoteResult", "promote"]
 
@@ -33,14 +37,19 @@ class PromoteResult:
 
 
 def promote(
-    notebook: str | Path, out: str | Path | None = None, split: str = "tags", force: bool = False
+    notebook: str | Path,
+    out: str | Path | None = None,
+    split: str = "tags",
+    force: bool = False,
+    deploy: bool | None = None,
 ) -> PromoteResult:
     """Promote ``notebook`` into ``out`` (default ``pipelines/<name>/`` next to the notebook).
 
     ``split`` applies to notebooks without ``step:`` tags (``"headings"`` splits at ``##``
     headings). A generated file changed by hand since the last promote raises
     :class:`~nbops.errors.NotebookError` naming it, unless ``force``; DVC failures raise
-    :class:`~nbops.errors.NbopsError` with DVC's message.
+    :class:`~nbops.errors.NbopsError` with DVC's message. ``deploy`` adds the ``deploy`` stage
+    after the model gate (None: keep it if the folder has it).
     """
     from nbops import __version__, dvc
     from nbops.notebook.dataflow import infer_dataflow
@@ -62,6 +71,7 @@ def promote(
     source_rel = layout.relative_path(source, out_dir)
     layout.check_paths(plan.notebook, source_rel, out_dir)
     found = gates.plan_gates(plan)
+    found.deploy = _wants_deploy(deploy, out_dir, found, plan)
     contract = gates.contract_files(source.parent, found)
     rendered = render_pipeline(plan, source_rel, split, found, contract)
     layout.check_encodable(plan.notebook, rendered.files)
@@ -112,6 +122,20 @@ def promote(
         data=copies,
         notes=notes,
     )
+
+
+def _wants_deploy(deploy: bool | None, out_dir: Path, found: Gates, plan: Plan) -> bool:
+    """``--deploy``/``--no-deploy``, else what the folder had: promoting again keeps it."""
+    from nbops.pipeline.layout import stage_names
+    from nbops.promote.gates import DEPLOY_STAGE
+
+    wanted = deploy if deploy is not None else DEPLOY_STAGE in stage_names(out_dir)
+    if wanted and found.evaluation is None:
+        plan.notes.append(
+            "no deploy stage: it delivers what the model gate registers, and there is none"
+        )
+        return False
+    return wanted
 
 
 def _change_notes(changes: Changes) -> list[str]:

@@ -20,7 +20,7 @@ from nbops.notebook.evaluation import Evaluation, analyse, producer
 from nbops.notebook.plan import Plan
 from nbops.promote import layout
 
-DATA_STAGE, MODEL_STAGE = "validate_data", "validate_model"
+DATA_STAGE, MODEL_STAGE, DEPLOY_STAGE = "validate_data", "validate_model", "deploy"
 DRIFT_DEFAULTS: dict[str, float] = {
     "psi": 0.2,
     "ks_pvalue": 0.05,
@@ -30,6 +30,25 @@ DRIFT_DEFAULTS: dict[str, float] = {
 
 
 ROLES = ("model", "X", "y")
+MONITOR_DEFAULTS: dict[str, Any] = {
+    "retrain_on_drift": True,
+    "metric_threshold": None,
+    "max_drop": 0.1,
+    "min_rows": 50,
+    "min_labels": 30,
+    "window_days": 7,
+}
+MONITOR_COMMENT = (
+    "# Monitoring (nbops monitor; nbops retrain fires on it): the served champion's inputs and\n"
+    "# predictions drift by the drift: rules against the gate's holdout; its live metric (on\n"
+    "# labels fed back) is degraded when worse than metric_threshold or than the gate score by\n"
+    "# more than max_drop (a fraction of it). Each needs min_rows / min_labels served rows.\n"
+)
+DEPLOY_COMMENT = (
+    "# Delivery (stage deploy): each new champion is smoke-tested in mlflow models serve (or\n"
+    "# switched in a running nbops serve), then command, if set, runs in this folder with\n"
+    "# NBOPS_MODEL_URI=models:/NAME/VERSION to hand it to your own serving.\n"
+)
 
 
 @dataclass
@@ -40,6 +59,7 @@ class Gates:
     data: list[str]  # tabular files the steps read (relative to the pipeline folder)
     evaluation: Evaluation | None
     missing: dict[str, dict[str, str]] = field(default_factory=dict)
+    deploy: bool = False  # a deploy stage after the model gate (`nbops promote --deploy`)
 
     @property
     def enabled(self) -> bool:
@@ -54,7 +74,7 @@ def plan_gates(plan: Plan) -> Gates:
     manifest (``nbops level`` shows them).
     """
     for step in plan.steps:
-        if step.name in (DATA_STAGE, MODEL_STAGE):
+        if step.name in (DATA_STAGE, MODEL_STAGE, DEPLOY_STAGE):
             raise NotebookError(
                 f"step {step.name!r} has the name of a stage nbops adds to every pipeline",
                 fix=f"rename the tag step:{step.name} (e.g. step:my_{step.name})",
@@ -140,6 +160,13 @@ def params_sections(plan: Plan, gates: Gates) -> str:
             + _how(evaluation)
             + yaml.safe_dump({"gate": gate}, sort_keys=False)
         )
+        parts.append(
+            MONITOR_COMMENT + yaml.safe_dump({"monitor": MONITOR_DEFAULTS}, sort_keys=False)
+        )
+    if gates.deploy and evaluation is not None:
+        parts.append(
+            DEPLOY_COMMENT + yaml.safe_dump({"deploy": {"command": None}}, sort_keys=False)
+        )
     return "\n".join(parts)
 
 
@@ -217,6 +244,17 @@ def gate_stages(plan: Plan, gates: Gates, stage_type: Any) -> tuple[list[Any], l
                 always_changed=True,  # the champion may have changed since the last run
             )
         )
+        if gates.deploy:
+            last.append(
+                stage_type(
+                    name=DEPLOY_STAGE,
+                    cmd="nbops deploy",
+                    deps=[layout.metrics_file(MODEL_STAGE)],
+                    params=[DEPLOY_STAGE],
+                    metrics=[layout.metrics_file(DEPLOY_STAGE)],
+                    always_changed=True,  # an alias can move outside the pipeline (rollback)
+                )
+            )
     return first, last
 
 

@@ -81,6 +81,10 @@ def validate_model(folder: Path, session: Session | None = None) -> GateResult:
     from nbops.pipeline.stage_run import write_now
 
     result.run_id = write_now(session, record, payload)
+    if decision.passed and result.run_id is not None:  # before registering: serving reads it
+        from nbops.serve.reference import log_reference
+
+        log_reference(session.config, result.run_id, model, X, y, config, candidate)
     if decision.passed:
         _register(session, folder, config, result, X, decision)
     _write_reports(folder, result)

@@ -10,9 +10,10 @@ as learners do, on a store that already holds their runs.
 
 Notebooks 04 and 05 make the copy a git repository with a promoted pipeline (``weather.ipynb``,
 which ships with the course) and drive it with ``!nbops`` shell commands, whose failures do not
-fail a cell: so their outcome is checked here, in the store. Then 05 runs again on its own (it
-restarts from 04's data) and 04 again (promote over an existing pipeline), and ``nbops level``
-must still report Level 1 with every Level 1 item checked.
+fail a cell: so their outcome is checked here, in the store. Notebook 06 serves the champion,
+monitors it, retrains on the triggers and rolls back (its last cell stops the server). Then 05
+runs again on its own (it restarts from 04's data) and 04 again (promote over an existing
+pipeline), and ``nbops level`` must still report Level 1 with every Level 1 item checked.
 """
 
 from __future__ import annotations
@@ -85,11 +86,15 @@ def test_the_course_notebooks_pass_nbval(tmp_path: Path, monkeypatch: pytest.Mon
     assert (course / ".git").is_dir() and (course / ".github/workflows/weather.yml").is_file()
     # 04 registered v1; 05's renamed column stopped before training (nothing registered), its
     # summer batch drifted and passed the gate (v2), and the rollback made v1 champion again.
+    # 06: the monitor's triggers retrained (v3, served), and the rollback made v1 champion again.
     versions = {v.version: v for v in registry.list_versions(load_config(course), "weather")}
-    assert sorted(versions) == [1, 2]
+    assert sorted(versions) == [1, 2, 3]
     assert versions[1].aliases == ["champion"] and versions[2].aliases == []
     assert versions[2].tags["nbops.validation.data"] == "drift"
     assert versions[2].tags["nbops.gate.decision"] == "passed"
+    assert versions[3].tags["nbops.gate.decision"] == "passed"
+    assert versions[1].tags["nbops.monitor.status"] == "drift, degraded"  # what 06's monitor saw
+    assert not (course / ".nbops" / "serve" / "weather" / "server.json").exists()  # stopped
     assert all(ok for ok, _ in level_1_items(course).values())
 
     passes(course, RERUN)

@@ -27,4 +27,6 @@ def test_demo_goes_from_a_tracked_notebook_to_a_level_1_pipeline(
     # then the tagged notebook becomes a pipeline whose gate registers the first champion
     assert "registered wine_pipeline v1 (champion)" in out
     assert (project / "demo" / ".github" / "workflows" / "wine_pipeline.yml").is_file()
+    # served (the gate's 45 holdout rows sent through nbops serve) and monitored
+    assert "45 predictions (request" in out and "monitor wine_pipeline v1: ok (45 rows" in out
     assert "Level reached: 1" in out

@@ -27,6 +27,7 @@ on:
 jobs:
   retrain:
     steps:
+      - run: nbops monitor pipelines/wine
       - run: nbops retrain pipelines/wine
 """
 
@@ -44,7 +45,7 @@ def gated_pipeline(root: Path) -> Path:
     (folder / ".nbops-promote.json").write_text(json.dumps(manifest))
     (folder / "dvc.yaml").write_text(
         "stages:\n  validate_data:\n    cmd: x\n  train:\n    cmd: x\n  validate_model:\n"
-        "    cmd: x\n"
+        "    cmd: x\n  deploy:\n    cmd: nbops deploy\n"
     )
     (folder / "schema.yaml").write_text("columns: {}\n")
     (folder / "params.yaml").write_text("gate:\n  model_name: wine\n")
@@ -87,7 +88,7 @@ def test_a_bare_notebook_folder_is_level_0_with_the_next_step(
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert main(["level", "analysis"]) == 0
     out = capsys.readouterr().out
-    assert "Level reached: 0 · manual process (0 of 7 Level 1 items)" in out
+    assert "Level reached: 0 · manual process (0 of 9 Level 1 items)" in out
     next_step = out.split("Next step: ", 1)[1]
     assert "%%track" in next_step and "nbops promote analysis/churn.ipynb" in next_step
     assert main(["level", "analysis", "--json"]) == 0
@@ -99,14 +100,23 @@ def test_a_bare_notebook_folder_is_level_0_with_the_next_step(
 def test_every_level_1_item_checked_is_level_1(project: Path, config: Config) -> None:
     from mlflow.tracking import MlflowClient
 
+    from nbops.serve.predlog import connect, day_file
+
     folder = gated_pipeline(project)
     register_champion(config)
+    report = assess(project)
+    monitoring = next(i for i in report.items if i.key == "monitoring")
+    assert report.level == 0 and not monitoring.ok  # nothing served has been logged
+    assert monitoring.next_step == "nbops serve pipelines/wine  (it logs)"
+    connect(day_file(config.serve_path / "wine" / "log", time.time())).close()  # a day's log
     report = assess(project)
     level1 = {i.key: (i.ok, i.detail) for i in report.items if i.level == 1}
     assert all(ok for ok, _ in level1.values()), level1
     assert report.level == 1 and report.pipeline == folder
     assert level1["tracked_runs"][1] == "1 run(s); latest 'train' in 'wine'"
     assert "'wine' version 1 (models:/wine@champion)" in level1["champion"][1]
+    assert level1["serving"][1] == "the deploy stage delivers each new champion"
+    assert level1["monitoring"][1] == "1 day(s) of requests, checked by the CI workflow"
     assert report.next_step == next(i.next_step for i in report.items if i.level == 2)
 
     MlflowClient(config.tracking_uri).delete_registered_model_alias("wine", registry.CHAMPION)

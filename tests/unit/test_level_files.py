@@ -199,3 +199,43 @@ def test_an_unusable_store_is_an_unchecked_item_with_its_fix(
     runs = item(assess(project), "tracked_runs")
     assert not runs.ok and "is a directory" in runs.detail
     assert "tracking_uri" in runs.next_step
+
+
+def test_serving_counts_a_deploy_stage_a_running_server_or_a_past_deployment(
+    project: Path,
+) -> None:
+    import os
+
+    folder = pipeline(project)
+    serving = item(assess(project), "serving")
+    assert not serving.ok and serving.next_step == "nbops serve pipelines/wine"
+    assert "not served" in serving.detail
+    home = project / ".nbops" / "serve" / "wine"
+    home.mkdir(parents=True)
+    event = {"version": 2, "ok": True, "model": "wine", "at": 1.0}
+    (home / "deployments.jsonl").write_text(json.dumps(event) + "\n{cut by a crash")
+    assert item(assess(project), "serving").detail == "nbops serve deployed v2 (not running now)"
+    state = {"pid": os.getpid(), "url": "http://127.0.0.1:5005", "version": 3}
+    (home / "server.json").write_text(json.dumps(state))
+    detail = item(assess(project), "serving").detail
+    assert detail == "nbops serve at http://127.0.0.1:5005 answers with v3"
+    (home / "server.json").unlink()
+    (home / "deployments.jsonl").unlink()
+    dvc = (folder / "dvc.yaml").read_text() + "  deploy:\n    cmd: nbops deploy\n"
+    (folder / "dvc.yaml").write_text(dvc)
+    serving = item(assess(project), "serving")
+    assert serving.ok and serving.detail == "the deploy stage delivers each new champion"
+
+
+def test_monitoring_needs_logged_requests_that_are_checked(project: Path) -> None:
+    pipeline(project)
+    monitoring = item(assess(project), "monitoring")
+    assert not monitoring.ok and "no request log" in monitoring.detail
+    log = project / ".nbops" / "serve" / "wine" / "log"
+    log.mkdir(parents=True)
+    (log / "2026-01-05.sqlite").write_bytes(b"")
+    monitoring = item(assess(project), "monitoring")
+    assert not monitoring.ok and monitoring.next_step == "nbops monitor pipelines/wine"
+    (log.parent / "monitor.json").write_text("{}")
+    monitoring = item(assess(project), "monitoring")
+    assert monitoring.ok and monitoring.detail == "1 day(s) of requests, checked by nbops monitor"

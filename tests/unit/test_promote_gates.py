@@ -228,3 +228,38 @@ def test_an_analysis_that_trips_still_promotes_and_says_so(
     assert _stages(result.out_dir) == ["validate_data", "fit"]
     note = next(n for n in result.notes if n.startswith("no validate_model stage"))
     assert "could not read how the notebook scores its model (RecursionError)" in note
+
+
+def test_monitor_thresholds_are_written_with_the_gate(tmp_path: Path) -> None:
+    from nbops.monitor.config import MonitorConfig
+
+    out = promote(_notebook(tmp_path, (ONE_STEP, "step:fit"))).out_dir
+    params = yaml.safe_load((out / "params.yaml").read_text())
+    assert MonitorConfig.from_params(params) == MonitorConfig()  # the defaults, spelled out
+    assert "deploy" not in params and "deploy" not in (out / "dvc.yaml").read_text()
+
+
+def test_deploy_adds_a_stage_after_the_gate_and_promoting_again_keeps_it(tmp_path: Path) -> None:
+    notebook = _notebook(tmp_path, (ONE_STEP, "step:fit"))
+    out = promote(notebook, deploy=True).out_dir
+    stages = yaml.safe_load((out / "dvc.yaml").read_text())["stages"]
+    assert list(stages) == ["validate_data", "fit", "validate_model", "deploy"]
+    assert stages["deploy"] == {
+        "cmd": "nbops deploy",
+        "deps": ["metrics/validate_model.json"],
+        "params": ["deploy"],
+        "metrics": [{"metrics/deploy.json": {"cache": False}}],
+        "always_changed": True,
+    }
+    assert yaml.safe_load((out / "params.yaml").read_text())["deploy"] == {"command": None}
+    promote(notebook)  # no flag: the folder's choice stands
+    assert "deploy" in yaml.safe_load((out / "dvc.yaml").read_text())["stages"]
+    promote(notebook, deploy=False)
+    assert "deploy" not in yaml.safe_load((out / "dvc.yaml").read_text())["stages"]
+
+
+def test_deploy_without_a_model_gate_is_a_note(tmp_path: Path) -> None:
+    source = ONE_STEP.replace("mae = mean_absolute_error(y_test, pred)", "n = len(pred)")
+    result = promote(_notebook(tmp_path, (source, "step:fit")), deploy=True)
+    assert "deploy" not in (result.out_dir / "dvc.yaml").read_text()
+    assert any("no deploy stage" in note for note in result.notes)

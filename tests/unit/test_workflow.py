@@ -142,3 +142,38 @@ def test_invalid_arguments_raise_usage_errors(
     with pytest.raises(UsageError, match=message) as info:
         render_workflow(name, folder, data, schedule=schedule)
     assert info.value.fix
+
+
+def test_the_monitor_runs_before_the_retrain_on_the_serving_log(text: str) -> None:
+    names = [s.get("name", "") for s in steps(yaml.safe_load(text))]
+    monitor = next(i for i, n in enumerate(names) if n.startswith("Monitor"))
+    retrain = next(i for i, n in enumerate(names) if n.startswith("Retrain"))
+    assert monitor < retrain
+    step = steps(yaml.safe_load(text))[monitor]
+    assert 'nbops monitor "$PIPELINE"' in step["run"]
+    assert step["env"]["NBOPS_SERVE_DIR"] == "${{ vars.NBOPS_SERVE_DIR }}"
+
+
+def test_after_a_retrain_outputs_are_pushed_and_dvc_lock_committed(text: str) -> None:
+    workflow = yaml.safe_load(text)
+    assert workflow["permissions"] == {"contents": "write"}
+    names = [s.get("name", "") for s in steps(workflow)]
+    retrain = next(i for i, n in enumerate(names) if n.startswith("Retrain"))
+    share = steps(workflow)[retrain + 1]
+    assert share["name"].startswith("Share")
+    script = share["run"]
+    order = [
+        script.index(word) for word in ("git add", "dvc push", "commit --quiet", "git push origin")
+    ]
+    assert order == sorted(order)
+    assert "git diff --cached --quiet" in script  # nothing retrained: nothing pushed
+    assert share["if"] == steps(workflow)[retrain]["if"]  # the default branch only
+
+
+def test_dvc_remote_credentials_come_from_repository_secrets(text: str) -> None:
+    (step,) = [
+        s for s in steps(yaml.safe_load(text)) if s.get("name", "").startswith("Point at the DVC")
+    ]
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_STORAGE_CONNECTION_STRING"):
+        assert step["env"][name] == f"${{{{ secrets.{name} }}}}"
+    assert "dvc remote modify --local" in step["run"] and "$GITHUB_ENV" in step["run"]
