@@ -129,7 +129,8 @@ def _wants_deploy(deploy: bool | None, out_dir: Path, found: Gates, plan: Plan) 
     from nbops.pipeline.layout import stage_names
     from nbops.promote.gates import DEPLOY_STAGE
 
-    wanted = deploy if deploy is not None else DEPLOY_STAGE in stage_names(out_dir)
+    had = out_dir.is_dir() and DEPLOY_STAGE in stage_names(out_dir)
+    wanted = deploy if deploy is not None else had
     if wanted and found.evaluation is None:
         plan.notes.append(
             "no deploy stage: it delivers what the model gate registers, and there is none"

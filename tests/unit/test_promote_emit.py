@@ -87,6 +87,9 @@ def test_folder_follows_the_contract(promoted: PromoteResult) -> None:
         "y": "train/y_test",
         "method": "predict",
     }
+    from nbops.promote.gates import MONITOR_DEFAULTS
+
+    assert params.pop("monitor") == MONITOR_DEFAULTS  # with a model gate: what it monitors
     assert params == {
         "test_size": 0.25,
         "n_estimators": 10,
