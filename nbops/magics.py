@@ -84,18 +84,20 @@ class NbopsMagics(Magics):
             self._warn(f"nbops: not tracking this cell: {exc}")
             return self._run(code, cell)
         try:
-            result = self._run(code, cell)
+            result = self._run(code, cell, capture)
         except BaseException as exc:
             self._record(capture, exc)
             raise
         self._record(capture, None)
         return result
 
-    def _run(self, code: str, raw: str) -> Any:
+    def _run(self, code: str, raw: str, capture: Any = None) -> Any:
         """Execute like IPython: statements, then the last expression's value (unless ``;``)."""
         __tracebackhide__ = True
         shell = self.shell
         filename = shell.compile.cache(code, shell.execution_count, raw_code=raw)
+        if capture is not None:
+            capture.code_file = (filename, 1)  # where a raising cell stopped, for the record
         tree = shell.compile.ast_parse(code, filename=filename)
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr) and not _quiet(raw):
