@@ -62,7 +62,7 @@ def retrain(
         echo(f"  - {reason}")
     from nbops.pipeline.run import run_pipeline
 
-    result = run_pipeline(path, force=force, session=session, echo=echo)
+    result = run_pipeline(path, force=force, session=session, echo=echo, trigger="retrain")
     return RetrainResult(ran=True, reasons=reasons, pipeline=result)
 
 
