@@ -43,6 +43,7 @@ class Config:
     flush_timeout: float = 30.0  # seconds to wait at exit for pending writes
     notebook: str = ""  # the notebook path when nothing else finds it
     hash_max_mb: float = 64.0  # files above this are not md5-hashed on a cell's thread
+    ui_url: str = ""  # MLflow's UI, for links to runs (default: a tracking server; see links)
 
     @property
     def state_dir(self) -> Path:

@@ -119,7 +119,10 @@ class NbopsMagics(Magics):
     def _record(self, capture: Any, error: BaseException | None) -> None:
         """Spool and queue the record, show the summary; never raises into the cell."""
         try:
-            handle = _DisplaySlot(live=_updates_in_place(self.shell))
+            from nbops.links import ui_address
+
+            ui = ui_address(self.session.config)
+            handle = _DisplaySlot(live=_updates_in_place(self.shell), ui=ui)
             record, entry = self.session.commit(capture, error, on_done=handle.done)
             handle.show(record, saved=entry is not None)
         except Exception as exc:  # last line of defence: the cell's result stands
@@ -165,8 +168,9 @@ class NbopsMagics(Magics):
 class _DisplaySlot:
     """The summary under the cell, updated in place when the background write finishes."""
 
-    def __init__(self, live: bool) -> None:
+    def __init__(self, live: bool, ui: str = "") -> None:
         self.live = live  # a terminal cannot update output in place: print only failures
+        self.ui = ui  # MLflow's UI: the saved summary links to the run
         self.lock = threading.Lock()
         self.handle: Any = None
         self.outcome: tuple[RunRecord, BaseException | None] | None = None
@@ -176,7 +180,7 @@ class _DisplaySlot:
 
         with self.lock:
             if self.outcome is not None:  # already written (synchronous mode): final state
-                summary = _summary(*self.outcome, spooled=saved)
+                summary = _summary(*self.outcome, spooled=saved, ui=self.ui)
             else:
                 summary = Summary(record, "saving" if saved else "lost", "")
             self.handle = display(summary, display_id=True)
@@ -187,14 +191,16 @@ class _DisplaySlot:
             if self.handle is None:
                 return
             if self.live:
-                self.handle.update(_summary(record, error))
+                self.handle.update(_summary(record, error, ui=self.ui))
             elif error is not None:
                 print(repr(_summary(record, error)))
 
 
-def _summary(record: RunRecord, error: BaseException | None, spooled: bool = True) -> Summary:
+def _summary(
+    record: RunRecord, error: BaseException | None, spooled: bool = True, ui: str = ""
+) -> Summary:
     if error is None:
-        return Summary(record, "saved")
+        return Summary(record, "saved", ui=ui)
     if not spooled:
         return Summary(record, "lost", f"MLflow write failed: {error}")
     return Summary(record, "local", f"MLflow write failed: {error}")
