@@ -131,6 +131,11 @@ def block_source(frame: FrameType) -> tuple[str, int]:
                 best = node
     if best is None:
         return "", 0
-    first = best.body[0].lineno
+    header_end = max(max(_end(i.context_expr), _end(i.optional_vars)) for i in best.items)
+    first = min(header_end + 1, best.body[0].lineno)  # a comment before the first statement too
     body = lines[first - 1 : best.body[-1].end_lineno]
     return textwrap.dedent("".join(body)), first
+
+
+def _end(node: ast.AST | None) -> int:
+    return getattr(node, "end_lineno", None) or getattr(node, "lineno", 0)

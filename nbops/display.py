@@ -76,7 +76,7 @@ def render_text(record: RunRecord, state: str = "saving", message: str = "", ui:
 
 
 def _link(record: RunRecord, state: str, ui: str) -> str:
-    return run_link(ui, record.run_id) if state == "saved" else ""
+    return run_link(ui, record.run_id, record.experiment_id) if state == "saved" else ""
 
 
 def render_html(record: RunRecord, state: str = "saving", message: str = "", ui: str = "") -> str:

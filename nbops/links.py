@@ -4,8 +4,9 @@ A link needs the UI's address: ``[tool.nbops] ui_url`` (or ``NBOPS_UI_URL``), e.
 ``http://127.0.0.1:5000`` for an ``mlflow ui`` the user started; for a tracking server
 (``http(s)://`` tracking URI) the server itself, which serves the UI. A SQLite store has no UI
 until someone starts one, so without ``ui_url`` there is no link (the README says how to start
-it). ``#/runs/<run id>`` is MLflow's own route: it opens the run in its experiment. Stdlib
-only: the summary under every tracked cell calls this.
+it). The link opens MLflow's model-training view (``workflowType=machine_learning``): MLflow
+3.17 opens on its GenAI view unless told, whatever the experiment's kind. Stdlib only: the
+summary under every tracked cell calls this.
 """
 
 from __future__ import annotations
@@ -24,9 +25,21 @@ def ui_address(config: Config) -> str:
     return uri.rstrip("/") if uri.startswith(("http://", "https://")) else ""
 
 
-def run_link(ui: str, run_id: str | None) -> str:
-    """The run's page in the UI at ``ui`` ("" without a UI or a run id). The run browser
-    calls this for each row."""
+VIEW = "workflowType=machine_learning"  # MLflow's "Model training" view
+
+
+def run_link(ui: str, run_id: str | None, experiment_id: str = "") -> str:
+    """The run's page in the UI at ``ui`` ("" without a UI or a run id), in the model-training
+    view when the experiment id is known (MLflow's ``#/runs/<id>`` route drops the view). The
+    run browser calls this for each row."""
     if not ui or not run_id:
         return ""
-    return f"{ui.rstrip('/')}/#/runs/{run_id}"
+    base = ui.rstrip("/")
+    if experiment_id:
+        return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?{VIEW}"
+    return f"{base}/#/runs/{run_id}"
+
+
+def experiment_link(ui: str, experiment_id: str) -> str:
+    """The experiment's runs table in the model-training view."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}?{VIEW}" if ui and experiment_id else ""

@@ -104,6 +104,7 @@ class RunRecord:
     # ``params`` holds only the ones that mean something (see nbops.capture.params)
     estimators: dict[str, dict[str, Any]] = field(default_factory=dict)
     run_id: str | None = None  # the MLflow run id, once stored
+    experiment_id: str = ""  # the MLflow experiment's id, once stored (for links to the UI)
     source: str = "cell"  # "cell", "block" (with nbops.track()), "step", "pipeline"
     # The tracking URI, fixed where the run happened (with ``experiment``, ``context.notebook``
     # and ``context.project_root``): whoever delivers the record later writes it there as is.

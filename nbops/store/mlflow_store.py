@@ -107,6 +107,7 @@ class MlflowTracker:
             )
             created.append(run.info.run_id)
         run_id = record.run_id = run.info.run_id
+        record.experiment_id = experiment_id
         self._log_datasets(run_id, record)
         model_id = None
         if entry.has_payload:

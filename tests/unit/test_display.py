@@ -128,9 +128,11 @@ def test_a_saved_run_links_to_mlflow_when_a_ui_is_known() -> None:
     record = RunRecord(name="baseline", run_id="ab" * 16, description="the baseline forest")
     record.status = "FINISHED"
     summary = Summary(record, "saved", ui="http://127.0.0.1:5000/")
-    link = "http://127.0.0.1:5000/#/runs/" + "ab" * 16
+    record.experiment_id = "3"
+    link = "http://127.0.0.1:5000/#/experiments/3/runs/" + "ab" * 16
+    link += "?workflowType=machine_learning"  # MLflow's model-training view
     assert f"MLflow: {link}" in repr(summary) and "about: the baseline forest" in repr(summary)
-    assert f'href="{link}"' in summary._repr_html_()
+    assert f'href="{link.replace("&", "&amp;")}"' in summary._repr_html_()
     assert "MLflow:" not in repr(Summary(record, "saved"))  # no UI configured: no link
     assert "href" not in Summary(record, "saving", ui="http://x")._repr_html_()  # not yet saved
     # where the address comes from: ui_url, else a tracking server, else none
