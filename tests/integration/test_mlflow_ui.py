@@ -116,7 +116,6 @@ def test_the_run_page_shows_datasets_and_the_logged_model(
         raise
     finally:
         _stop(ui.process)
-            Path(os.environ["NBOPS_UI_DEBUG"] + ".txt").write_text(text)
     # what a person reads there: the description, the datasets with their contexts, the model
     for shown in ("the baseline forest", "X_train", "X_test", "Training", "Evaluation", "Ready"):
         assert shown in text, shown
