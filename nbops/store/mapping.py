@@ -162,6 +162,7 @@ def record_from_run(run: Any, experiment: str | None) -> RunRecord:
         description=run_tags.get(TAG_DESCRIPTION, ""),
         tags={k: v for k, v in run_tags.items() if not k.startswith(("mlflow.", "nbops."))},
         run_id=info.run_id,
+        experiment_id=str(info.experiment_id or ""),
         source=run_tags.get(TAG_SOURCE, "cell"),
     )
 

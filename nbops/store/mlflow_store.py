@@ -276,6 +276,7 @@ class MlflowTracker:
         experiment = names.get(run.info.experiment_id)
         record = self._read_record(run) or mapping.record_from_run(run, experiment)
         record.run_id = run.info.run_id
+        record.experiment_id = str(run.info.experiment_id or "")
         record.status = run.info.status
         record.experiment = experiment or record.experiment
         return record
