@@ -80,8 +80,10 @@ class track:
     def __enter__(self) -> track:
         frame = sys._getframe(1)
         self._frame = frame
-        code = block_source(frame)
+        code, first = block_source(frame)
         self._capture = self.session.capture(code, _frame_ns(frame), self.options, raw=code)
+        if first:  # where a raising block stopped, for the record
+            self._capture.code_file = (frame.f_code.co_filename, first)
         self._capture.begin()
         return self
 
@@ -109,15 +111,16 @@ def _frame_ns(frame: FrameType) -> dict[str, Any]:
     return {**frame.f_globals, **frame.f_locals}
 
 
-def block_source(frame: FrameType) -> str:
-    """The body of the ``with`` statement being entered in ``frame``, dedented ("" if unknown)."""
+def block_source(frame: FrameType) -> tuple[str, int]:
+    """The body of the ``with`` statement being entered in ``frame``, dedented, and the line
+    of the file it starts at (("", 0) if unknown)."""
     lines = linecache.getlines(frame.f_code.co_filename, frame.f_globals)
     if not lines:
-        return ""
+        return "", 0
     try:
         tree = ast.parse("".join(lines))
     except SyntaxError:
-        return ""
+        return "", 0
     line = frame.f_lineno
     best: ast.With | ast.AsyncWith | None = None
     for node in ast.walk(tree):
@@ -127,6 +130,12 @@ def block_source(frame: FrameType) -> str:
             if inside and (best is None or node.lineno >= best.lineno):
                 best = node
     if best is None:
-        return ""
-    body = lines[best.body[0].lineno - 1 : best.body[-1].end_lineno]
-    return textwrap.dedent("".join(body))
+        return "", 0
+    header_end = max(max(_end(i.context_expr), _end(i.optional_vars)) for i in best.items)
+    first = min(header_end + 1, best.body[0].lineno)  # a comment before the first statement too
+    body = lines[first - 1 : best.body[-1].end_lineno]
+    return textwrap.dedent("".join(body)), first
+
+
+def _end(node: ast.AST | None) -> int:
+    return getattr(node, "end_lineno", None) or getattr(node, "lineno", 0)

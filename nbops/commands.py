@@ -220,6 +220,8 @@ def _recorded(record: RunRecord) -> str:
 
 
 def config_text(session: Session) -> str:
+    from nbops.links import ui_address
+
     c = session.config
     return "\n".join(
         [
@@ -228,6 +230,7 @@ def config_text(session: Session) -> str:
             f"async write  : {c.async_write}",
             f"experiment   : {c.experiment or '(the notebook stem)'}",
             f"local state  : {c.state_dir}",
+            f"mlflow ui    : {ui_address(c) or '(none: set ui_url to link runs to it)'}",
         ]
     )
 

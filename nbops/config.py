@@ -44,6 +44,7 @@ class Config:
     notebook: str = ""  # the notebook path when nothing else finds it
     hash_max_mb: float = 64.0  # files above this are not md5-hashed on a cell's thread
     serve_dir: str = ""  # where `nbops serve` keeps its logs (default <state_dir>/serve)
+    ui_url: str = ""  # MLflow's UI, for links to runs (default: a tracking server; see links)
 
     @property
     def state_dir(self) -> Path:

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbops import names
 from nbops.record import DataRef, RunRecord
 
 
@@ -58,6 +59,7 @@ class RunDiff:
     data_unhashed: list[str] = field(default_factory=list)  # in both runs, not comparable
     code_changed: bool = False
     code_diff: list[str] = field(default_factory=list)  # unified diff lines (no newlines)
+    notes: list[str] = field(default_factory=list)  # params told apart by their long names
 
     @property
     def metrics_changed(self) -> dict[str, MetricDelta]:
@@ -124,6 +126,26 @@ def _diff_params(result: RunDiff, a: dict[str, Any], b: dict[str, Any]) -> None:
             result.params_added[key] = b[key]
         elif _text(a[key]) != _text(b[key]):
             result.params_changed[key] = (a[key], b[key])
+    _pair_short_names(result)
+
+
+def _pair_short_names(result: RunDiff) -> None:
+    """``max_depth`` in one run and ``model.max_depth`` in the other are one param (a literal
+    in a cell, an estimator's setting in a loop): compared under the short name when each
+    run has exactly one (see :mod:`nbops.names`); otherwise a note says which names match."""
+    removed, added = result.params_removed, result.params_added
+    for name in sorted({names.short(k) for k in removed} & {names.short(k) for k in added}):
+        left = [k for k in removed if names.short(k) == name]
+        right = [k for k in added if names.short(k) == name]
+        if len(left) != 1 or len(right) != 1:
+            result.notes.append(
+                f"{name}: {', '.join(left)} in {result.a_label} and {', '.join(right)} in "
+                f"{result.b_label}; compared by their full names"
+            )
+            continue
+        before, after = removed.pop(left[0]), added.pop(right[0])
+        if _text(before) != _text(after):
+            result.params_changed[name] = (before, after)
 
 
 def _diff_metrics(result: RunDiff, a: dict[str, float], b: dict[str, float]) -> None:
@@ -176,9 +198,10 @@ def format_diff(diff: RunDiff) -> str:
 
 
 def _unhashed_note(diff: RunDiff) -> list[str]:
+    notes = [f"  note: {text}" for text in diff.notes]
     if not diff.data_unhashed:
-        return []
-    return [f"  (not comparable, unhashed: {', '.join(diff.data_unhashed)})"]
+        return notes
+    return [*notes, f"  (not comparable, unhashed: {', '.join(diff.data_unhashed)})"]
 
 
 def _role(change: DataChange) -> str:

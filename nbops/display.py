@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 from nbops.curves import curves_html, curves_text
+from nbops.links import run_link
 from nbops.record import DataRef, RunRecord
 
 STATES = ("running", "saving", "saved", "failed", "local", "lost")
@@ -51,32 +52,42 @@ class Summary:
     ``state="running"`` is the live view of a cell still running (:mod:`nbops.live`): the
     record so far, ``message`` as its progress (elapsed time, step)."""
 
-    def __init__(self, record: RunRecord, state: str = "saving", message: str = "") -> None:
+    def __init__(
+        self, record: RunRecord, state: str = "saving", message: str = "", ui: str = ""
+    ) -> None:
         if state not in STATES:
             raise ValueError(f"state must be one of {STATES}, got {state!r}")
         self.record = record
         self.state = state
         self.message = message
+        self.ui = ui  # MLflow's UI address, for a link to the run (nbops.links)
 
     def _repr_html_(self) -> str:
-        return render_html(self.record, self.state, self.message)
+        return render_html(self.record, self.state, self.message, self.ui)
 
     def __repr__(self) -> str:
-        return render_text(self.record, self.state, self.message)
+        return render_text(self.record, self.state, self.message, self.ui)
 
 
-def render_text(record: RunRecord, state: str = "saving", message: str = "") -> str:
+def render_text(record: RunRecord, state: str = "saving", message: str = "", ui: str = "") -> str:
     """The summary as plain text lines (terminals, logs, ``text/plain``)."""
     lines = [_headline(record, state)]
     lines += [f"  {label}: {value}" for label, value in _rows(record, state)]
     if record.metric_history:
         lines.append(f"  curves: {curves_text(record.metric_history)}")
     lines += [f"  ⚠ {warning}" for warning in record.warnings]
+    link = _link(record, state, ui)
+    if link:
+        lines.append(f"  MLflow: {link}")
     lines.append(f"  {_footer(state, message)}")
     return "\n".join(lines)
 
 
-def render_html(record: RunRecord, state: str = "saving", message: str = "") -> str:
+def _link(record: RunRecord, state: str, ui: str) -> str:
+    return run_link(ui, record.run_id, record.experiment_id) if state == "saved" else ""
+
+
+def render_html(record: RunRecord, state: str = "saving", message: str = "", ui: str = "") -> str:
     """The summary as a small self-contained HTML block (escaped, inline CSS, no script)."""
     esc = html.escape
     colour = _STATE_COLOUR.get(state, _STATE_COLOUR["saving"])
@@ -94,7 +105,12 @@ def render_html(record: RunRecord, state: str = "saving", message: str = "") -> 
     for warning in record.warnings:
         parts.append(f'<div style="color:{_STATE_COLOUR["local"]}">⚠ {esc(warning)}</div>')
     footer_style = f"color:{colour}" if state in ("failed", "local", "lost") else label
-    parts.append(f'<div style="{footer_style}">{esc(_footer(state, message))}</div>')
+    footer = esc(_footer(state, message))
+    link = _link(record, state, ui)
+    if link:
+        anchor = f'<a href="{esc(link)}" target="_blank" rel="noopener">open the run in MLflow</a>'
+        footer += f" · {anchor}"
+    parts.append(f'<div style="{footer_style}">{footer}</div>')
     parts.append("</div>")
     return "".join(parts)
 
@@ -121,6 +137,8 @@ def _headline(record: RunRecord, state: str) -> str:
 def _rows(record: RunRecord, state: str) -> list[tuple[str, str]]:
     """The labelled middle lines; empty sections are left out to keep the summary short."""
     rows: list[tuple[str, str]] = []
+    if record.description:
+        rows.append(("about", _truncate(record.description, MAX_ERROR)))
     if record.params:
         ordered = sorted(record.params.items(), key=lambda kv: "." in kv[0])  # cell's own first
         items = [f"{k}={_truncate(_plain(v), MAX_VALUE)}" for k, v in ordered]

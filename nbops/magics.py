@@ -85,18 +85,20 @@ class NbopsMagics(Magics):
             return self._run(code, cell)
         live = _start_live(self.shell, capture)  # the summary while the cell runs (nbops.live)
         try:
-            result = self._run(code, cell)
+            result = self._run(code, cell, capture)
         except BaseException as exc:
             self._record(capture, exc, live)
             raise
         self._record(capture, None, live)
         return result
 
-    def _run(self, code: str, raw: str) -> Any:
+    def _run(self, code: str, raw: str, capture: Any = None) -> Any:
         """Execute like IPython: statements, then the last expression's value (unless ``;``)."""
         __tracebackhide__ = True
         shell = self.shell
         filename = shell.compile.cache(code, shell.execution_count, raw_code=raw)
+        if capture is not None:
+            capture.code_file = (filename, 1)  # where a raising cell stopped, for the record
         tree = shell.compile.ast_parse(code, filename=filename)
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr) and not _quiet(raw):
@@ -119,7 +121,10 @@ class NbopsMagics(Magics):
         """Spool and queue the record, show the summary; never raises into the cell."""
         try:
             shown = live.stop() if live is not None else None  # the live summary's display
-            handle = _DisplaySlot(live=_updates_in_place(self.shell))
+            from nbops.links import ui_address
+
+            ui = ui_address(self.session.config)
+            handle = _DisplaySlot(live=_updates_in_place(self.shell), ui=ui)
             record, entry = self.session.commit(capture, error, on_done=handle.done)
             handle.show(record, saved=entry is not None, existing=shown)
         except Exception as exc:  # last line of defence: the cell's result stands
@@ -170,8 +175,9 @@ class NbopsMagics(Magics):
 class _DisplaySlot:
     """The summary under the cell, updated in place when the background write finishes."""
 
-    def __init__(self, live: bool) -> None:
+    def __init__(self, live: bool, ui: str = "") -> None:
         self.live = live  # a terminal cannot update output in place: print only failures
+        self.ui = ui  # MLflow's UI: the saved summary links to the run
         self.lock = threading.Lock()
         self.handle: Any = None
         self.outcome: tuple[RunRecord, BaseException | None] | None = None
@@ -182,7 +188,7 @@ class _DisplaySlot:
 
         with self.lock:
             if self.outcome is not None:  # already written (synchronous mode): final state
-                summary = _summary(*self.outcome, spooled=saved)
+                summary = _summary(*self.outcome, spooled=saved, ui=self.ui)
             else:
                 summary = Summary(record, "saving" if saved else "lost", "")
             if existing is not None:
@@ -197,14 +203,16 @@ class _DisplaySlot:
             if self.handle is None:
                 return
             if self.live:
-                self.handle.update(_summary(record, error))
+                self.handle.update(_summary(record, error, ui=self.ui))
             elif error is not None:
                 print(repr(_summary(record, error)))
 
 
-def _summary(record: RunRecord, error: BaseException | None, spooled: bool = True) -> Summary:
+def _summary(
+    record: RunRecord, error: BaseException | None, spooled: bool = True, ui: str = ""
+) -> Summary:
     if error is None:
-        return Summary(record, "saved")
+        return Summary(record, "saved", ui=ui)
     if not spooled:
         return Summary(record, "lost", f"MLflow write failed: {error}")
     return Summary(record, "local", f"MLflow write failed: {error}")

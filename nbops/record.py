@@ -36,6 +36,10 @@ class DataRef:
     columns: dict[str, str] | None = None  # column name -> dtype
     size: int | None = None  # bytes, for files
     note: str = ""  # why it is unhashed, for example
+    # How the run used it, in MLflow's words: "training" (passed to fit), "evaluation"
+    # (predict/score/a metric), else "input"/"output" (see nbops.capture.usage)
+    context: str = ""
+    source: str = ""  # the file it was read from (project-relative), for in-memory data
 
     @property
     def short(self) -> str:
@@ -56,6 +60,7 @@ class ModelRef:
     class_name: str
     artifact_path: str = "model"
     logged: bool = False
+    model_id: str | None = None  # the MLflow LoggedModel (``models:/<model_id>``), once logged
 
 
 @dataclass
@@ -98,7 +103,12 @@ class RunRecord:
     error: str | None = None  # "ExceptionType: message" when the cell raised
     warnings: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)  # user tags and lineage
+    description: str = ""  # one line: the cell's first comment, or the heading above it
+    # Every setting of each estimator the run involved ({var: {"class": ..., "params": ...}});
+    # ``params`` holds only the ones that mean something (see nbops.capture.params)
+    estimators: dict[str, dict[str, Any]] = field(default_factory=dict)
     run_id: str | None = None  # the MLflow run id, once stored
+    experiment_id: str = ""  # the MLflow experiment's id, once stored (for links to the UI)
     source: str = "cell"  # "cell", "block" (with nbops.track()), "step", "pipeline"
     # The tracking URI, fixed where the run happened (with ``experiment``, ``context.notebook``
     # and ``context.project_root``): whoever delivers the record later writes it there as is.

@@ -6,8 +6,8 @@ Stages are deprecated in MLflow; nbops uses three aliases: ``champion`` (what se
 
 This module decides which alias goes where (the plans); every alias change (the CLI, a promotion
 widget, the pipeline's model gate) is made and recorded by
-:meth:`nbops.store.registry_store.RegisteredModel.apply`, which writes each change as tags on
-the versions it touches, with an append-only ``nbops.history``. Rollback reads that history to
+:meth:`nbops.store.registry_store.RegisteredModel.apply`, which appends each change to the
+history of the versions it touches (:mod:`nbops.store.audit`). Rollback reads that history to
 find the champion before ``previous``.
 """
 
@@ -50,8 +50,9 @@ def register(
     actor: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> VersionInfo:
-    """Register ``runs:/<run_id>/<artifact_path>`` as a new version of ``name`` (created if
-    missing) with version ``tags`` and give it ``alias``; alias ``champion`` is a promotion
+    """Register the run's model (its LoggedModel; for runs logged before LoggedModels, or another
+    ``artifact_path``, ``runs:/<run_id>/<artifact_path>``) as a new version of ``name`` (created
+    if missing) with version ``tags`` and give it ``alias``; alias ``champion`` is a promotion
     (``previous`` is kept)."""
     if alias is not None and (not _ALIAS.fullmatch(alias) or _RESERVED.fullmatch(alias)):
         raise UsageError(  # checked before the version is created, not after
@@ -61,9 +62,9 @@ def register(
             alias=alias,
         )
     with open_model(_config_of(session_or_config), name, "register a model version") as model:
-        model.check_artifact(run_id, artifact_path)
+        source = model.model_source(run_id, artifact_path)
         who = _actor(actor)
-        version = model.create_version(run_id, artifact_path, who, reason, tags)
+        version = model.create_version(run_id, source, who, reason, tags)
         if alias == CHAMPION:
             model.apply(_champion_plan(model.aliases(), version), "register", reason, who)
         elif alias is not None:

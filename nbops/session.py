@@ -261,6 +261,11 @@ def complete_context(record: RunRecord, config: Config) -> bool:
     root = Path(partial.project_root) if partial.project_root else config.project_root
     notebook = (partial.notebook, partial.notebook_source)
     record.context = ctx.build_context(root, set(partial.packages), notebook)
+    if not record.description and record.source == "cell":
+        from nbops.capture.describe import heading_above
+        from nbops.capture.redact import scrub_text
+
+        record.description = scrub_text(heading_above(partial.notebook, record.code))
     if any(
         ref.kind == "file" and (ref.fingerprint or "").startswith(STAT_PREFIX)
         for ref in record.data

@@ -23,9 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from nbops.capture import namespace as nsp
+from nbops.capture import params as lean
+from nbops.capture.assigned import assigned_names, failing_line
 from nbops.capture.collector import ACTIVE, Collector
+from nbops.capture.describe import first_comment
 from nbops.capture.redact import redact_code, redact_record, secret_path
 from nbops.capture.scan import CellScan, scan_cell
+from nbops.capture.usage import set_contexts
 from nbops.filehash import DEFAULT_HASH_MAX_MB
 from nbops.fingerprint import FileHashCache
 from nbops.record import ModelRef, RunRecord, Status
@@ -78,10 +82,15 @@ class Capture:
             source=options.source,
             tags=dict(options.tags),
         )
+        self.record.description = first_comment(raw)
         self.collector = Collector()
         self._before = nsp.Before()
         self._token: contextvars.Token[Collector | None] | None = None
         self._t0 = 0.0
+        # Where the code runs (file name, first line), so that a cell that raised records
+        # only what it assigned before the line that raised (see nbops.capture.assigned)
+        self.code_file: tuple[str, int] | None = None
+        self._assigned: set[str] | None = None  # None: the code ran to its end
 
     def begin(self) -> None:
         """Snapshot inputs; start the clock; route ``nbops.log_*`` calls here."""
@@ -100,11 +109,15 @@ class Capture:
             self._token = None
         record.status, record.error = _status(error)
         payload = None
+        if error is not None:
+            self._guard("what the code assigned", lambda: self._what_ran(error))
         if self.options.auto:
             self._guard("parameters", self._auto_params)
-            self._guard("metrics", lambda: record.metrics.update(nsp.metrics(self.ns, self.scan)))
+            self._guard("metrics", lambda: record.metrics.update(self._metrics()))
         self._guard("data", self._data)
         self._guard("explicit values", self._explicit)
+        if self.options.auto:  # a literal and the estimator setting it feeds: one param
+            self._guard("parameters", self._merge_fed)
         if error is None and self.options.log_model:
             payload = self._guard("model", self._model)
         redact_record(record, code=False)  # params, tags, error, warnings (code: above)
@@ -123,14 +136,30 @@ class Capture:
             )
             return None
 
+    def _what_ran(self, error: BaseException) -> None:
+        """The names a raising cell had assigned (its params and metrics are only those)."""
+        line = failing_line(error, *self.code_file) if self.code_file else None
+        self._assigned = assigned_names(self.scan, self.ns, self._before.ids, line)
+
+    def _ran(self, name: str) -> bool:
+        return self._assigned is None or name in self._assigned
+
+    def _metrics(self) -> dict[str, float]:
+        return {k: v for k, v in nsp.metrics(self.ns, self.scan).items() if self._ran(k)}
+
+    def _merge_fed(self) -> None:
+        self.record.params = lean.merge_fed(self.record.params, self.scan.named_settings)
+
     def _auto_params(self) -> None:
-        params = self.record.params
-        params.update(self.scan.literals)
-        estimators = nsp.estimator_names(self.ns, self.scan)
+        record, scan = self.record, self.scan
+        record.params.update({k: v for k, v in scan.literals.items() if self._ran(k)})
+        estimators = nsp.estimator_names(self.ns, scan)
         for name in estimators:
-            params.update(nsp.estimator_params(name, self.ns[name]))
-        warnings = nsp.seed_warnings(self.ns, self.scan, estimators, self.record.code)
-        self.record.warnings.extend(warnings)
+            est = self.ns[name]
+            record.estimators[name] = {"class": type(est).__name__, "params": lean.settings(est)}
+            record.params.update(lean.lean_params(name, est, scan.named_settings.get(name, {})))
+        warnings = nsp.seed_warnings(self.ns, scan, estimators, record.code)
+        record.warnings.extend(warnings)
 
     def _data(self) -> None:
         before, extra = self._before, self.options.data
@@ -143,6 +172,11 @@ class Capture:
             else []
         )
         self.record.data = [*before.data.values(), *outputs, *files]
+        set_contexts(self.record.data, self.scan, self.ns)
+        for ref in outputs:
+            path = self.scan.sources.get(ref.name)
+            if path:
+                ref.source = nsp.relative_name(path, self.root)
         for ref in self.record.data:
             if ref.fingerprint is None and ref.note:
                 self.record.warnings.append(f"{ref.name}: not fingerprinted ({ref.note})")
@@ -156,7 +190,9 @@ class Capture:
                 record.warnings.append(f"--params {name}: no variable named {name!r}")
         for name in self.options.metrics:
             number = nsp.as_number(ns.get(name))
-            if number is None:
+            if not self._ran(name):
+                record.warnings.append(f"--metrics {name}: not assigned before the code raised")
+            elif number is None:
                 kind = type(ns.get(name)).__name__ if name in ns else "undefined"
                 record.warnings.append(f"--metrics {name}: {kind}, not a number; not recorded")
             else:

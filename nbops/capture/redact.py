@@ -69,6 +69,11 @@ def redact_record(record: RunRecord, *, code: bool = True) -> RunRecord:
     record.error = scrub_text(record.error) if record.error else record.error
     record.warnings = [scrub_text(w) for w in record.warnings]
     record.name = scrub_text(record.name) if record.name else record.name
+    record.description = scrub_text(record.description)
+    record.estimators = {
+        var: {**spec, "params": redact_params(spec.get("params") or {})}
+        for var, spec in record.estimators.items()
+    }
     for ref in record.data:
         ref.name, ref.note = scrub_text(ref.name), scrub_text(ref.note)
     if code and record.code:

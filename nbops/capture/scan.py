@@ -18,11 +18,23 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 @dataclass(frozen=True)
 class Call:
-    """A call in the cell: ``callee`` is dotted (``metrics.f1_score``), ``keywords`` its kwargs."""
+    """A call in the cell: ``callee`` is dotted (``metrics.f1_score``), ``keywords`` its kwargs,
+    ``args`` the plain names passed to it (positionally or by keyword)."""
 
     callee: str
     keywords: frozenset[str]
     line: int
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A top-level statement: its lines and the names it binds (which of them a cell that
+    raised had bound is decided by where it raised)."""
+
+    start: int
+    end: int
+    binds: frozenset[str]
 
 
 @dataclass
@@ -37,6 +49,11 @@ class CellScan:
     fits: dict[str, list[str | None]] = field(default_factory=dict)  # var -> arg names of .fit()
     calls: list[Call] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)  # string literals that look like paths
+    # var -> {keyword: the name passed (None: an expression)} of ``var = Estimator(kw=...)``
+    # and ``var.set_params(kw=...)``: the settings the cell gave by name
+    named_settings: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # name -> the path it was read from
+    statements: list[Statement] = field(default_factory=list)
     syntax_error: str | None = None
 
 
@@ -56,6 +73,9 @@ def scan_cell(code: str) -> CellScan:
         _literal_assignments(stmt, result.literals)
         _assigned_call(stmt, result.assigned_calls)
         _chained_fit(stmt, result.fits)
+        _settings_and_source(stmt, result)
+        end = getattr(stmt, "end_lineno", None) or stmt.lineno
+        result.statements.append(Statement(stmt.lineno, end, frozenset(binds)))
     strings = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
@@ -171,12 +191,61 @@ def _chained_fit(stmt: ast.stmt, fits: dict[str, list[str | None]]) -> None:
                 fits.setdefault(target.id, args)
 
 
+def _settings_and_source(stmt: ast.stmt, result: CellScan) -> None:
+    """``model = RandomForestClassifier(max_depth=depth)`` (or ``...(...).fit(X, y)``) and
+    ``model.set_params(max_depth=depth)``: the settings given by name, and the name each one
+    came from; ``df = pd.read_csv("data/wine.csv")``: the path ``df`` was read from."""
+    value = getattr(stmt, "value", None)
+    if isinstance(stmt, ast.Expr) and isinstance(value, ast.Call):
+        func = value.func
+        if isinstance(func, ast.Attribute) and func.attr == "set_params":
+            owner = func.value
+            if isinstance(owner, ast.Name):
+                result.named_settings.setdefault(owner.id, {}).update(_keyword_names(value))
+        return
+    if not isinstance(stmt, ast.Assign | ast.AnnAssign) or not isinstance(value, ast.Call):
+        return
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    names = [t.id for t in targets if isinstance(t, ast.Name)]
+    call = value
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in FIT_METHODS:
+        inner = func.value
+        if isinstance(inner, ast.Call):
+            call = inner
+    path = _path_argument(value, result.literals)
+    for name in names:
+        result.named_settings.setdefault(name, {}).update(_keyword_names(call))
+        if path:
+            result.sources[name] = path
+
+
+def _keyword_names(call: ast.Call) -> dict[str, str | None]:
+    return {
+        k.arg: k.value.id if isinstance(k.value, ast.Name) else None for k in call.keywords if k.arg
+    }
+
+
+def _path_argument(call: ast.Call, literals: dict[str, Any]) -> str:
+    """The first argument of ``call`` that is a path: a literal, or a name bound to one."""
+    for arg in [*call.args, *(k.value for k in call.keywords)]:
+        if _is_path_literal(arg):
+            return arg.value  # type: ignore[attr-defined]
+        if isinstance(arg, ast.Name):
+            text = literals.get(arg.id)
+            if isinstance(text, str) and looks_like_path(text):
+                return text
+    return ""
+
+
 def _record_call(node: ast.Call, result: CellScan) -> None:
     callee = dotted(node.func)
     if not callee:
         return
     keywords = frozenset(k.arg for k in node.keywords if k.arg)
-    result.calls.append(Call(callee, keywords, getattr(node, "lineno", 0)))
+    passed = [*node.args, *(k.value for k in node.keywords)]
+    args = tuple(a.id for a in passed if isinstance(a, ast.Name))
+    result.calls.append(Call(callee, keywords, getattr(node, "lineno", 0), args))
     owner, _, method = callee.rpartition(".")
     if method in FIT_METHODS and owner and "." not in owner:
         args = [a.id if isinstance(a, ast.Name) else None for a in node.args]

@@ -217,6 +217,11 @@ UNSEEDED_GENERATORS: frozenset[str] = frozenset({"default_rng", "RandomState"})
 
 # Methods whose first positional argument is the training input (used for the input example).
 FIT_METHODS: frozenset[str] = frozenset({"fit", "fit_transform", "fit_predict", "partial_fit"})
+# Methods whose arguments are data a model is evaluated on (MLflow's dataset context
+# "evaluation"); a metric function's arguments are too (see nbops.capture.usage).
+EVALUATION_METHODS: frozenset[str] = frozenset(
+    {"predict", "predict_proba", "predict_log_proba", "decision_function", "score"}
+)
 
 
 def is_metric_name(name: str) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nbops import names
 from nbops.errors import UsageError
 from nbops.pipeline import layout
 from nbops.record import RunRecord
@@ -118,7 +119,9 @@ def check_pipeline(
     if not metrics:
         report.notes.append("the pipeline has no metrics yet: run it first (`nbops run`)")
         return report
-    candidates = _candidates(tracker.list_runs(report.experiment, MAX_RUNS), report.params)
+    runs = tracker.list_runs(report.experiment, MAX_RUNS)
+    candidates = _candidates(runs, report.params)
+    report.notes += _ambiguous(runs, report.params)
     used: dict[str, RunRecord] = {}
     for metric in sorted(metrics):
         run = _pick(candidates, metric, report)
@@ -152,11 +155,27 @@ def _candidates(runs: list[RunRecord], params: dict[str, Any]) -> list[tuple[Run
 
 
 def _recorded(run_params: dict[str, Any], key: str) -> list[str]:
-    """What a run recorded for a parameter: ``key`` itself, else the estimator parameters of
-    that name (``model.n_estimators``: a parameters-cell value passed to an estimator)."""
-    if key in run_params:
-        return [str(run_params[key])]
-    return [str(v) for k, v in run_params.items() if k.endswith(f".{key}")]
+    """What a run recorded for a parameter: ``key`` itself, else the estimator settings of
+    that short name (``model.n_estimators``: a parameters-cell value passed to an estimator;
+    see :mod:`nbops.names`)."""
+    return [str(run_params[k]) for k in names.matches(run_params, key)]
+
+
+def _ambiguous(runs: list[RunRecord], params: dict[str, Any]) -> list[str]:
+    """A note per parameter that names several settings of one notebook run (``rf.max_depth``
+    and ``gb.max_depth``): the run is used only if all of them agree with params.yaml."""
+    notes = []
+    for key in params:
+        for run in runs:
+            found = names.matches(run.params, key) if run.source in NOTEBOOK_SOURCES else []
+            if len(found) > 1:
+                notes.append(
+                    f"params.yaml's {key!r} matches {', '.join(found)} in run "
+                    f"{(run.run_id or '')[:8]}: it is compared with each; give the notebook's "
+                    f"parameters cell a {key} that the cell passes on, to compare with one"
+                )
+                break
+    return notes
 
 
 def _pick(candidates: list[tuple[RunRecord, int]], metric: str, report: CheckReport) -> Any:

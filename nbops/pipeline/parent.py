@@ -27,24 +27,31 @@ if TYPE_CHECKING:
     from nbops.session import Session
 
 
+TAG_TRIGGER = "nbops.pipeline.trigger"
+TAG_DATA = "nbops.pipeline.data"  # the short fingerprint of the data the run read
+
+
 class ParentRun:
     """The pipeline's parent run and the thread that delivers its stages' runs."""
 
-    def __init__(self, session: Session, folder: Path, name: str) -> None:
+    def __init__(self, session: Session, folder: Path, name: str, trigger: str = "") -> None:
         self.session = session
         self.name = name
         self.warnings: list[str] = []
         dvc_yaml = folder / layout.DVC_FILE
         code = dvc_yaml.read_text(encoding="utf-8")
+        trigger = trigger or detect_trigger()
+        data = data_fingerprint(folder, session)
         self.record = RunRecord(
-            name=name,
+            name=f"{name} · {trigger} · data {data}",  # three runs of one pipeline, told apart
             experiment=name,
             code=code,
             code_hash="sha256:" + hashlib.sha256(code.encode()).hexdigest(),
             source="pipeline",
             params=layout.read_params(folder),
-            tags={"nbops.pipeline": name},
+            tags={"nbops.pipeline": name, TAG_TRIGGER: trigger, TAG_DATA: data},
             context=Context(notebook=str(dvc_yaml), notebook_source="pipeline"),
+            description=f"pipeline {name}, {trigger} run, on data {data} (DVC md5 of its files)",
         )
         self.deliverer = Deliverer(session, self._delivered)
         self._echo: Callable[[str], None] = print
@@ -110,3 +117,38 @@ class ParentRun:
                 f"the pipeline run was not written to MLflow; it is kept in "
                 f"{self.session.spool.root} and `nbops sync` delivers it"
             )
+
+
+# What started ``nbops run``, when the caller does not say: CI systems set these variables
+_TRIGGERS = (("GITHUB_EVENT_NAME", "ci {}"), ("GITLAB_CI", "ci"), ("CI", "ci"))
+
+
+def detect_trigger() -> str:
+    """``ci push`` / ``ci schedule`` in a GitHub workflow, ``ci`` elsewhere in CI, else
+    ``manual`` (``nbops retrain`` says ``retrain``, ``--force`` ``forced``)."""
+    import os
+
+    for variable, text in _TRIGGERS:
+        value = os.environ.get(variable, "")
+        if value and value.lower() not in ("0", "false"):
+            return text.format(value)
+    return "manual"
+
+
+def data_fingerprint(folder: Path, session: Session) -> str:
+    """8 hex digits naming the pipeline's data: the md5 of its one data file, or of the files'
+    md5s; ``none`` when it reads no file promote copied. Cached like every file hash."""
+    from nbops.filehash import fingerprint_file
+    from nbops.pipeline.retrain import data_files
+
+    parts = []
+    for rel in data_files(folder):
+        try:
+            parts.append(fingerprint_file(folder / rel, session.file_cache).split(":", 1)[-1])
+        except OSError:
+            parts.append("missing")
+    if not parts:
+        return "none"
+    if len(parts) == 1:
+        return parts[0][:8]
+    return hashlib.md5("\n".join(parts).encode()).hexdigest()[:8]

@@ -80,7 +80,9 @@ def retrain(
              "model against the current champion")  # fmt: skip
     from nbops.pipeline.run import run_pipeline
 
-    result = run_pipeline(path, force=force, session=session, echo=echo, gates=again)
+    result = run_pipeline(
+        path, force=force, session=session, echo=echo, gates=again, trigger="retrain"
+    )
     if triggers and checked is not None and result.status == "FINISHED":
         from nbops.monitor.api import acknowledge
 

@@ -82,6 +82,7 @@ def run_pipeline(
     echo: Echo = print,
     warm: bool = True,
     gates: bool = False,
+    trigger: str = "",
 ) -> PipelineResult:
     """Reproduce the pipeline in ``folder``; progress and errors go to ``echo`` line by line.
 
@@ -111,7 +112,7 @@ def run_pipeline(
         if not force and not gates and dvcp.up_to_date(path):
             result = _nothing_changed(path, name, steps, echo)
         else:
-            parent = ParentRun(session, path, name)
+            parent = ParentRun(session, path, name, trigger or ("forced" if force else ""))
             parent.begin(echo)
             result = _repro(path, parent, steps, force, session, echo, warm)
             warnings += parent.warnings

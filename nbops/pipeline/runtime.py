@@ -122,21 +122,22 @@ class StepRun:
             self.saved[var], _ = serializers.save(ns[var], var, self.name, folder)
         record = self._commit(None)
         self._write_metrics(record.metrics)
-        self._show(record)
+        self._show(record, self.session)
 
     @staticmethod
-    def _show(record: RunRecord) -> None:
+    def _show(record: RunRecord, session: Session) -> None:
         """The same compact summary ``%%track`` shows, under the save cell of the report."""
         if _ipython() is None:
             return
         from IPython.display import display
 
         from nbops.display import Summary
+        from nbops.links import ui_address
 
         state = "saved" if record.run_id else "local"
         if not record.run_id and os.environ.get("NBOPS_DELIVERY") == "spool":
             state = "saving"  # `nbops run` delivers it when the step ends
-        display(Summary(record, state))
+        display(Summary(record, state, ui=ui_address(session.config)))
 
     def _write_metrics(self, values: Mapping[str, float]) -> None:
         """``metrics/<step>.json``: the metrics the step's run recorded (declared by the

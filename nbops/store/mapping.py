@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from nbops.record import Context, DataRef, RunRecord
+from nbops.store.datasets import refs_from_inputs
 
 TAG_RECORD_ID = "nbops.record_id"
 TAG_SOURCE = "nbops.source"
@@ -24,8 +25,11 @@ TAG_PARENT_RUN = "mlflow.parentRunId"
 # The record id of the parent run (a pipeline's): the deliverer turns it into the parent's
 # MLflow id, so a stage can name its parent before the parent is in MLflow.
 TAG_PARENT_RECORD = "nbops.parent_record"
+# Runs written by nbops before 0.2 name their data in tags; newer ones as MLflow dataset
+# inputs (nbops.store.datasets). The tags are still read, never written.
 TAG_DATA = {"input": "nbops.data.in.", "output": "nbops.data.out."}
 UNHASHED = "unhashed"
+TAG_DESCRIPTION = "mlflow.note.content"  # MLflow's run description
 
 # MLflow's limits (mlflow.utils.validation)
 MAX_PARAMS_TAGS_PER_BATCH = 100
@@ -127,6 +131,7 @@ def tags(record: RunRecord) -> dict[str, str]:
     optional = {
         TAG_CODE_HASH: record.code_hash,
         TAG_ERROR: record.error,
+        TAG_DESCRIPTION: record.description,
         "mlflow.source.name": ctx.notebook,
         "mlflow.source.type": "NOTEBOOK" if ctx.notebook else "LOCAL",
         "mlflow.source.git.commit": ctx.git_commit,
@@ -135,8 +140,6 @@ def tags(record: RunRecord) -> dict[str, str]:
         "mlflow.user": ctx.user,
     }
     out.update({k: v for k, v in optional.items() if v})
-    for ref in record.data:
-        out[safe_key(TAG_DATA[ref.role] + ref.name)] = ref.fingerprint or UNHASHED
     return {k: _clip(v, MAX_TAG_LENGTH) for k, v in out.items()}
 
 
@@ -175,14 +178,21 @@ def record_from_run(run: Any, experiment: str | None) -> RunRecord:
         end=info.end_time / 1000 if info.end_time else None,
         params=dict(data.params),
         metrics={k: float(v) for k, v in data.metrics.items()},
-        data=_data_refs(run_tags),
+        data=_data_refs(run_tags) + refs_from_inputs(_dataset_inputs(run)),
         code_hash=run_tags.get(TAG_CODE_HASH, ""),
         context=_context(run_tags),
         error=run_tags.get(TAG_ERROR),
+        description=run_tags.get(TAG_DESCRIPTION, ""),
         tags={k: v for k, v in run_tags.items() if not k.startswith(("mlflow.", "nbops."))},
         run_id=info.run_id,
+        experiment_id=str(info.experiment_id or ""),
         source=run_tags.get(TAG_SOURCE, "cell"),
     )
+
+
+def _dataset_inputs(run: Any) -> list[Any]:
+    inputs = getattr(run, "inputs", None)
+    return list(getattr(inputs, "dataset_inputs", None) or [])
 
 
 def _data_refs(run_tags: dict[str, str]) -> list[DataRef]:

@@ -14,17 +14,18 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlparse
 
 from nbops._pids import alive
 from nbops.errors import NbopsError, NoStoreError, RunNotFoundError, StoreError
-from nbops.record import ModelRef, RunRecord
-from nbops.store import mapping, sqlite
+from nbops.record import RunRecord
+from nbops.store import datasets, mapping, sqlite
+from nbops.store.logged_model import ModelLogger
+from nbops.store.logged_model import quiet as _quiet
 from nbops.store.spool import Spool
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ SEARCH_LIMIT = 50_000  # SQLAlchemy store's maximum max_results
 PARENT_WAIT = 60.0  # seconds a stage's run waits for its parent run being delivered elsewhere
 FALLBACK_EXPERIMENT = "nbops"  # not MLflow's "Default": its artifacts live under the cwd
 _HEX = re.compile(r"[0-9a-f]+")
-_PICKLE_WARNING = "Saving scikit-learn models in the pickle or cloudpickle format"
+# Experiments nbops creates open on MLflow's model-training view (not its GenAI overview)
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 
 class MlflowTracker:
@@ -59,7 +61,7 @@ class MlflowTracker:
         self.create = create
         self._client_obj: MlflowClient | None = None
         self._experiment_ids: dict[str, str] = {}
-        self._pip: list[str] | None = None
+        self._models = ModelLogger()
 
     # ---- writing ------------------------------------------------------------------------
 
@@ -95,6 +97,7 @@ class MlflowTracker:
         if run is not None and run.info.status != "RUNNING":
             record.run_id = run.info.run_id  # an earlier attempt finished: nothing is missing
             return run.info.run_id
+        reused = run is not None
         if run is None:
             run = client.create_run(
                 experiment_id,
@@ -104,9 +107,13 @@ class MlflowTracker:
             )
             created.append(run.info.run_id)
         run_id = record.run_id = run.info.run_id
-        self._log_data(run, record)
+        record.experiment_id = experiment_id
+        self._log_datasets(run_id, record)
+        model_id = None
         if entry.has_payload:
-            self._log_model(run_id, entry)
+            with self._scratch("model") as tmp:
+                model_id = self._models.log(client, experiment_id, run_id, entry, tmp, reused)
+        self._log_data(run, record, model_id)
         client.log_text(run_id, record.to_json(), RECORD_ARTIFACT)
         client.log_text(run_id, record.code, CODE_ARTIFACT)
         if record.status != "RUNNING":
@@ -157,9 +164,27 @@ class MlflowTracker:
 
             requirements_utils._init_packages_to_modules_map()
 
-    def _log_data(self, run: Run, record: RunRecord) -> None:
+    def _log_datasets(self, run_id: str, record: RunRecord) -> None:
+        """The record's data as the run's dataset inputs, in one call (see
+        :mod:`nbops.store.datasets`); MLflow keeps one per dataset, so a retry adds nothing."""
+        specs = datasets.specs(record)
+        if not specs:
+            return
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        inputs = [
+            DatasetInput(
+                Dataset(s.name, s.digest, s.source_type, s.source, s.schema, s.profile),
+                [InputTag(datasets.CONTEXT_TAG, s.context)],
+            )
+            for s in specs
+        ]
+        self._client.log_inputs(run_id, datasets=inputs)
+
+    def _log_data(self, run: Run, record: RunRecord, model_id: str | None = None) -> None:
         """One ``log_batch`` (more only past MLflow's per-batch limits); on a reused run only
-        what is missing, since MLflow refuses changed params and would repeat metrics."""
+        what is missing, since MLflow refuses changed params and would repeat metrics. The
+        metrics are linked to the run's model and to the dataset they were computed on."""
         from mlflow.entities import Metric, Param, RunTag
 
         params = mapping.params(record)
@@ -169,69 +194,16 @@ class MlflowTracker:
         for key in run.data.metrics:
             metrics.pop(key, None)
         stamp = mapping.millis(record.end or record.start or time.time())
+        evaluated = datasets.evaluation_dataset(record)
+        link = {"model_id": model_id}
+        if evaluated is not None:
+            link.update(dataset_name=evaluated.name, dataset_digest=evaluated.digest)
         param_list = [Param(k, v) for k, v in params.items()]
         points = mapping.metric_points(record, metrics, stamp)  # histories: every step
-        metric_list = [Metric(k, v, ts, step) for k, v, ts, step in points]
+        metric_list = [Metric(k, v, ts, step, **link) for k, v, ts, step in points]
         tag_list = [RunTag(k, v) for k, v in mapping.tags(record).items()]
         for p, m, t in mapping.batches(param_list, metric_list, tag_list):
             self._client.log_batch(run.info.run_id, metrics=m, params=p, tags=t)
-
-    def _log_model(self, run_id: str, entry: SpoolEntry) -> None:
-        """Log the payload as an MLflow sklearn model. A model MLflow cannot save is noted in
-        the record's warnings: retrying would fail again, and the record must still land."""
-        record = entry.record
-        try:
-            payload = entry.load_payload() or {}
-            model = payload["model"]
-        except Exception as exc:
-            record.warnings.append(f"model not logged: its payload cannot be loaded ({exc})")
-            return
-        if record.model is None:
-            record.model = ModelRef("model", "sklearn", type(model).__name__)
-        with self._scratch("model") as tmp:
-            local = Path(tmp) / "model"
-            try:
-                self._save_model(model, payload.get("input_example"), local)
-            except Exception as exc:
-                record.model.logged = False
-                record.warnings.append(f"model not logged: {type(exc).__name__}: {exc}")
-                return
-            self._client.log_artifacts(run_id, str(local), record.model.artifact_path)
-        record.model.logged = True
-
-    def _save_model(self, model: Any, example: Any, target: Path) -> None:
-        import mlflow.models
-        import mlflow.sklearn
-
-        signature = None
-        if example is not None:
-            example = example.iloc[:5] if hasattr(example, "iloc") else example[:5]
-            try:
-                signature = mlflow.models.infer_signature(example, model.predict(example))
-            except Exception:  # no predict (a transformer) or it fails on the example
-                signature = mlflow.models.infer_signature(example)
-        with _quiet(logging.getLogger("mlflow.sklearn"), _PICKLE_WARNING):
-            mlflow.sklearn.save_model(
-                model,
-                str(target),
-                serialization_format="cloudpickle",  # skops (default) rejects RandomForest
-                signature=signature,
-                input_example=example,
-                pip_requirements=self._pip_requirements(),  # inferring them costs ~2.4 s
-            )
-
-    def _pip_requirements(self) -> list[str]:
-        if self._pip is None:
-            import importlib.metadata
-
-            import mlflow.sklearn
-
-            pins = list(mlflow.sklearn.get_default_pip_requirements())
-            for dist in ("cloudpickle", "numpy", "pandas"):
-                with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-                    pins.append(f"{dist}=={importlib.metadata.version(dist)}")
-            self._pip = pins
-        return self._pip
 
     def _experiment_id(self, name: str) -> str:
         if name in self._experiment_ids:
@@ -242,7 +214,9 @@ class MlflowTracker:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
             try:
-                experiment_id = client.create_experiment(name, self._artifact_location())
+                experiment_id = client.create_experiment(
+                    name, self._artifact_location(), tags=EXPERIMENT_TAGS
+                )
             except MlflowException as exc:  # another process created it first
                 experiment = client.get_experiment_by_name(name)
                 if experiment is None:
@@ -303,6 +277,7 @@ class MlflowTracker:
         experiment = names.get(run.info.experiment_id)
         record = self._read_record(run) or mapping.record_from_run(run, experiment)
         record.run_id = run.info.run_id
+        record.experiment_id = str(run.info.experiment_id or "")
         record.status = run.info.status
         record.experiment = experiment or record.experiment
         return record
@@ -552,19 +527,3 @@ def _local_path(artifact_uri: str) -> Path | None:
     if parsed.scheme == "" and artifact_uri:
         return Path(artifact_uri)
     return None
-
-
-@contextlib.contextmanager
-def _quiet(logger: logging.Logger, prefix: str) -> Iterator[None]:
-    """Drop one known MLflow warning, from this thread only, while nbops saves a model
-    (nbops chose cloudpickle on purpose; the warning would land in an unrelated cell)."""
-    thread = threading.get_ident()
-
-    def keep(rec: logging.LogRecord) -> bool:
-        return not (rec.thread == thread and rec.getMessage().startswith(prefix))
-
-    logger.addFilter(keep)
-    try:
-        yield
-    finally:
-        logger.removeFilter(keep)

@@ -1,9 +1,9 @@
 """Registered-model aliases and version tags in MLflow: reading and writing them, with history.
 
 :mod:`nbops.registry` decides which alias goes where (the plans); this module makes the change
-and records it. MLflow keeps no alias history, so every change is written as tags on each
-version it touches: ``nbops.alias.<alias>.set`` / ``.removed`` (ISO time, with ``.by`` and
-``.reason``) and an append-only ``nbops.history`` JSON list (oldest events dropped past a cap).
+and records it. MLflow keeps no alias history, so every change is recorded on each version it
+touches (:mod:`nbops.store.audit`): an append-only list of events (oldest dropped past a cap)
+in a JSON document beside the version's model, and one short ``nbops.audit`` tag.
 
 Like the tracker, this uses ``MlflowClient(tracking_uri=...)`` only (the registry is the
 tracking store, never a fluent or global registry URI) and imports mlflow inside functions.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shlex
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nbops.errors import NbopsError, RegistryError, RunNotFoundError, StoreError, UsageError
-from nbops.store import sqlite
+from nbops.store import audit, sqlite
+from nbops.store.logged_model import MODELS_URI
 from nbops.store.mapping import equals_filter
 from nbops.store.mlflow_store import LOCK_RETRY_DELAYS
 
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Event = dict[str, Any]
 
-TAG_HISTORY = "nbops.history"
+TAG_HISTORY = audit.TAG_HISTORY
 HISTORY_MAX_EVENTS = 50
 HISTORY_MAX_CHARS = 20_000  # MLflow allows 100,000 per registry tag; keep the UI readable
 REASON_MAX_CHARS = 1_000
@@ -118,13 +120,14 @@ class RegisteredModel:
         self.q = shlex.quote(name)  # for the commands in error fixes
         self.client = _client(config)
         self._history: dict[int, list[Event]] = {}
+        self._gate: dict[int, dict[str, str]] = {}  # the gate's verdict per version
         self._metrics: dict[str, dict[str, float]] = {}
 
-    def call(self, method: Callable[..., T], *args: Any) -> T:
+    def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Retry while SQLite says "database is locked" (one writer at a time), < 8 s."""
         for delay in (*LOCK_RETRY_DELAYS, None):
             try:
-                return method(*args)
+                return method(*args, **kwargs)
             except Exception as exc:
                 if delay is None or not sqlite.is_locked(exc):
                     raise
@@ -164,29 +167,42 @@ class RegisteredModel:
         return RegistryChange(self.name, op, at, actor, reason, changes, self.aliases())
 
     def record(self, version: int, event: Event) -> None:
-        history = _capped([*self.history(version), event])
-        key = f"nbops.alias.{event['alias']}.{event['action']}"
-        tags = {key: event["at"], f"{key}.by": event["by"], f"{key}.reason": event["reason"]}
-        tags[TAG_HISTORY] = json.dumps(history, separators=(",", ":"))
-        for tag, value in tags.items():
-            self.call(self.client.set_model_version_tag, self.name, str(version), tag, value)
-        self._history[version] = history
+        self._history[version] = _capped([*self.history(version), event])
+        self._save(self.version(version))
 
     def history(self, version: int) -> list[Event]:
         if version not in self._history:
-            self._history[version] = _parse_history(self.version(version).tags)
+            self._load(self.version(version))
         return self._history[version]
+
+    def _load(self, mv: ModelVersion) -> None:
+        """The version's trail: its document (:mod:`nbops.store.audit`), else its old tags."""
+        version = int(mv.version)
+        document = self.call(audit.read, self.client, mv, self.uri)
+        self._history[version] = audit.events_of(document) or audit.legacy(mv.tags or {})
+        self._gate[version] = audit.tags_of(document)
+
+    def _save(self, mv: ModelVersion) -> None:
+        """Write the version's document, then its one ``nbops.audit`` tag."""
+        version = int(mv.version)
+        events = self._history.get(version, [])
+        document = {"events": events, "tags": self._gate.get(version, {})}
+        self.call(audit.write, self.client, mv, document)
+        line = audit.audit_line(version, _held(events), events, self.name)
+        set_tag = self.client.set_model_version_tag
+        self.call(set_tag, self.name, str(version), audit.TAG_AUDIT, line)
 
     def create_version(
         self,
         run_id: str,
-        artifact_path: str,
+        source: tuple[str, str | None],
         actor: str,
         reason: str,
         extra: dict[str, str] | None = None,
     ) -> int:
-        """A new version of ``runs:/<run_id>/<artifact_path>`` (the model created if missing),
-        its history starting with a ``register`` event; ``extra`` tags (the gate's) with it."""
+        """A new version of ``source`` (from :meth:`model_source`; the registered model is
+        created if missing), its history starting with a ``register`` event; ``extra`` tags
+        (the gate's) with it."""
         base = {"at": _now(), "by": actor, "op": "register", "reason": _clip(reason)}
         if self.get(self.client.get_registered_model, self.name) is None:
             try:
@@ -194,20 +210,32 @@ class RegisteredModel:
             except Exception as exc:  # another process created it meanwhile: fine
                 if getattr(exc, "error_code", None) != "RESOURCE_ALREADY_EXISTS":
                     raise
-        source = f"runs:/{run_id}/{artifact_path}"
-        tags = {**(extra or {})}
-        tags[TAG_HISTORY] = json.dumps([{**base, "run": run_id}], separators=(",", ":"))
-        mv = self.call(self.client.create_model_version, self.name, source, run_id, tags)
-        return int(mv.version)
+        uri, model_id = source
+        create = self.client.create_model_version
+        with _default_uri(self.uri if model_id else None):
+            mv = self.call(create, self.name, uri, run_id, None, model_id=model_id)
+        version = int(mv.version)
+        self._history[version] = [{**base, "run": run_id}]
+        self._gate[version] = dict(extra or {})
+        self._save(mv)
+        return version
 
-    def check_artifact(self, run_id: str, artifact_path: str) -> None:
-        if self.get(self.client.get_run, run_id) is None:
+    def model_source(self, run_id: str, artifact_path: str = "model") -> tuple[str, str | None]:
+        """What a version of the run's model points at: the run's LoggedModel
+        (``models:/<model_id>``, for ``artifact_path`` "model"), else the run's artifact folder
+        (``runs:/<run_id>/<artifact_path>``: runs logged before LoggedModels); (uri, model_id)."""
+        run = self.get(self.client.get_run, run_id)
+        if run is None:
             raise RunNotFoundError(
                 f"no run {run_id!r} in {self.uri}: nothing to register",
                 fix="pass a full run id (`nbops runs` lists them); a run still in .nbops/spool "
                 "needs `nbops sync` first",
                 ref=run_id,
             )
+        outputs = list(getattr(getattr(run, "outputs", None), "model_outputs", None) or [])
+        if outputs and artifact_path == "model":
+            model_id = outputs[-1].model_id
+            return MODELS_URI.format(model_id=model_id), model_id
         if not self.call(self.client.list_artifacts, run_id, artifact_path):
             raise RegistryError(
                 f"run {run_id} has no artifact {artifact_path!r}: no model to register",
@@ -215,6 +243,7 @@ class RegisteredModel:
                 "that holds it",
                 model=self.name,
             )
+        return f"runs:/{run_id}/{artifact_path}", None
 
     def aliases(self) -> dict[str, int]:
         """The model's aliases (alias -> version); a RegistryError if there is no such model."""
@@ -235,8 +264,25 @@ class RegisteredModel:
     def download(self, version: int, dst: str) -> str:
         """The version's model files, downloaded into ``dst``; their local path."""
         mv = self.version(version)
-        path = mv.source.split("/", 3)[-1] if mv.source.startswith("runs:/") else "model"
-        return str(self.call(self.client.download_artifacts, mv.run_id, path, dst))
+        return self.download_source(mv.source, mv.run_id, dst)
+
+    def download_source(self, source: str, run_id: str | None, dst: str) -> str:
+        """The model files of ``source`` (``models:/<model_id>`` or ``runs:/...``) in ``dst``."""
+        if source.startswith("models:/"):
+            import mlflow.artifacts
+
+            logged = self.call(self.client.get_logged_model, source.split("/")[1])
+            download = mlflow.artifacts.download_artifacts
+            return str(
+                self.call(
+                    download,
+                    artifact_uri=logged.artifact_location,
+                    dst_path=dst,
+                    tracking_uri=self.uri,
+                )
+            )
+        path = source.split("/", 3)[-1] if source.startswith("runs:/") else "model"
+        return str(self.call(self.client.download_artifacts, run_id, path, dst))
 
     def has_version(self, version: int | None) -> bool:
         args = (self.name, str(version))
@@ -277,9 +323,12 @@ class RegisteredModel:
         version = int(mv.version)
         held = aliases if aliases is not None else self.aliases()
         names = sorted(a for a, v in held.items() if v == version)
+        if version not in self._history:
+            self._load(mv)
         tags = {k: v for k, v in (mv.tags or {}).items() if k.startswith("nbops.")}
+        tags.update(self._gate.get(version, {}))  # the gate's verdict, from the document
         created = datetime.fromtimestamp((mv.creation_timestamp or 0) / 1000, UTC)
-        history = self._history.setdefault(version, _parse_history(tags))
+        history = self._history[version]
         if mv.run_id and mv.run_id not in self._metrics:
             run = self.get(self.client.get_run, mv.run_id)  # None: deleted; the version remains
             self._metrics[mv.run_id] = dict(run.data.metrics) if run is not None else {}
@@ -303,12 +352,40 @@ def _client(config: Config) -> MlflowClient:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def _parse_history(tags: dict[str, str]) -> list[Event]:
-    try:
-        history = json.loads(tags.get(TAG_HISTORY) or "[]")
-    except ValueError:
-        return []  # edited by hand: start over rather than fail a promotion
-    return [e for e in history if isinstance(e, dict)] if isinstance(history, list) else []
+_DEFAULT_URI_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _default_uri(uri: str | None) -> Iterator[None]:
+    """MLflow's SQL registry looks a ``models:/<model_id>`` source up with a client on the
+    process's default tracking URI, not the registry's own (a TODO in MLflow 3.17), and fails
+    when they differ: for the one call, make the default this store (a module attribute, not
+    the environment), then put it back. Registrations run on the user's thread, not beside
+    their own MLflow calls."""
+    if uri is None:
+        yield
+        return
+    from mlflow.tracking._tracking_service import utils
+
+    with _DEFAULT_URI_LOCK:
+        before = getattr(utils, "_tracking_uri", None)
+        utils._tracking_uri = uri
+        try:
+            yield
+        finally:
+            utils._tracking_uri = before
+
+
+def _held(events: list[Event]) -> list[str]:
+    """The aliases a version holds after its events (replayed in order)."""
+    held: list[str] = []
+    for event in events:
+        alias = event.get("alias")
+        if event.get("action") == "set" and alias and alias not in held:
+            held.append(alias)
+        elif event.get("action") == "removed" and alias in held:
+            held.remove(alias)
+    return sorted(held)
 
 
 def _capped(history: list[Event]) -> list[Event]:

@@ -77,6 +77,7 @@ def validate_model(folder: Path, session: Session | None = None) -> GateResult:
         _holdout(X, y),
     )
     record = _record(folder, config, result)
+    _evaluated_on(record, config, model, X, y)
     payload = {"model": model, "input_example": X} if decision.passed else None
     from nbops.pipeline.stage_run import write_now
 
@@ -150,6 +151,20 @@ def _record(folder: Path, config: GateConfig, result: GateResult) -> Any:
     return record
 
 
+def _evaluated_on(record: Any, config: GateConfig, model: Any, X: Any, y: Any) -> None:
+    """The holdout as the run's evaluation datasets (named and fingerprinted like the train
+    step's outputs, so MLflow shows one dataset in both runs), and the model's name."""
+    from nbops.capture.namespace import data_ref
+    from nbops.record import ModelRef
+
+    for role, value in (("X", X), ("y", y)):
+        ref = data_ref(config.evaluate.artifact(role)[1], value, "input")
+        ref.context = "evaluation"
+        record.data.append(ref)
+    variable = config.evaluate.artifact("model")[1]
+    record.model = ModelRef(variable=variable, flavor="sklearn", class_name=type(model).__name__)
+
+
 def _gate_tags(result: GateResult) -> dict[str, str]:
     return decision_tags(asdict(result))
 
@@ -190,14 +205,14 @@ def _register(
 def _infra_check(session: Session, run_id: str, X: Any) -> str:
     """Load the logged model back through ``mlflow.pyfunc`` and predict on a sample that
     matches its signature: what serving will do. An empty string when it works."""
-    from mlflow.tracking import MlflowClient
+    from nbops.store.registry_store import RegisteredModel
 
     sample = X.iloc[:5] if hasattr(X, "iloc") else X[:5]
-    uri = session.config.tracking_uri
     try:
         with tempfile.TemporaryDirectory(prefix="nbops-infra-") as tmp:
-            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-            local = client.download_artifacts(run_id, "model", tmp)
+            registered = RegisteredModel(session.config, "")
+            source = registered.model_source(run_id)  # the run's LoggedModel
+            local = registered.download_source(source[0], run_id, tmp)
             import mlflow.pyfunc
 
             predictions = mlflow.pyfunc.load_model(local).predict(sample)

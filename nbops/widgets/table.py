@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nbops import names
 from nbops.display import format_duration
 from nbops.errors import UsageError
 from nbops.record import RunRecord
@@ -138,7 +139,9 @@ class RunTable:
 
     def resolve(self, key: str) -> str:
         """A column key for ``key``: built-in, ``params.X``/``metrics.X``, or a bare metric
-        or param name (metrics first); a UsageError listing what exists otherwise."""
+        or param name (metrics first), or a param's short name (``max_depth`` for
+        ``model.max_depth``); a UsageError listing what exists, or the long names an
+        ambiguous short name matches, otherwise."""
         key = key.strip()
         if key in BUILTIN:
             return key
@@ -151,8 +154,11 @@ class RunTable:
             return f"metrics.{key}"
         if key in self._params:
             return f"params.{key}"
-        names = ", ".join([*BUILTIN, *sorted(self._metrics), *sorted(self._params)][:30])
-        raise UsageError(f"no column {key!r} in these runs (columns: {names})", fix=FILTER_HELP)
+        wanted = name if kind == "params" and name else key  # a short name: nbops.names
+        if names.check_unambiguous((r.params for r in self.records), wanted, FILTER_HELP):
+            return f"params.{wanted}"
+        known = ", ".join([*BUILTIN, *sorted(self._metrics), *sorted(self._params)][:30])
+        raise UsageError(f"no column {key!r} in these runs (columns: {known})", fix=FILTER_HELP)
 
     def value(self, record: RunRecord, key: str) -> Any:
         """The raw value of a column (None when the run has none)."""
@@ -160,7 +166,7 @@ class RunTable:
         if kind == "metrics" and name:
             return record.metrics.get(name)
         if kind == "params" and name:
-            return record.params.get(name)
+            return names.lookup(record.params, name)  # the long name, or the short one
         if key == "run":
             return record.run_id
         if key == "started":

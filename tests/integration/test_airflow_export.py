@@ -125,5 +125,6 @@ def test_dag_loads_and_a_step_runs(airflow: Path, project: Path, tmp_path: Path)
     [run] = client.search_runs([client.get_experiment_by_name("demo").experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["nbops.step"] == "load"
     assert run.data.params["n_rows"] == "12" and run.data.metrics["rows"] == 12
-    assert run.data.tags["nbops.data.out.df"].startswith("xxh128:")
+    [df] = [d for d in run.inputs.dataset_inputs if d.dataset.name == "df"]
+    assert len(df.dataset.digest) == 32 and df.tags[0].value == "output"
     assert not (project / "mlflow.db").exists()

@@ -47,7 +47,7 @@ def test_script_blocks_are_tracked_and_flushed_at_exit(project: Path, config: Co
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == 'config = {"folds": 3}'
-    assert lines[1] == "['alpha', 'model.alpha', 'model.copy_X'] Ridge"
+    assert lines[1] == "['alpha', 'model.alpha', 'note'] Ridge"  # lean: no Ridge defaults
 
     client = MlflowClient(tracking_uri=config.tracking_uri)
     experiment = client.get_experiment_by_name("scripts")
@@ -59,6 +59,7 @@ def test_script_blocks_are_tracked_and_flushed_at_exit(project: Path, config: Co
     assert ridge.data.params["model.alpha"] == "2.0"
     assert ridge.data.params["note"] == "from a function"
     assert "mse" in ridge.data.metrics
-    assert ridge.data.tags["nbops.data.in.X"].startswith("xxh128:")
+    [X] = [d.dataset for d in ridge.inputs.dataset_inputs if d.dataset.name == "X"]
+    assert len(X.digest) == 32 and '"nbops_fingerprint": "xxh128:' in X.profile
     assert ridge.data.tags["nbops.source"] == "block"
     assert not list((project / ".nbops" / "spool").glob("*"))

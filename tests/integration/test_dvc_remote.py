@@ -66,7 +66,7 @@ def lock_data(pipeline: Path) -> dict[str, str]:
 
 
 def input_fingerprints(root: Path) -> dict[str, str]:
-    """``nbops.data.in.*`` of the latest run of each step, in the project's own store."""
+    """The input datasets' digests of the latest run of each step, in the project's store."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
@@ -75,9 +75,9 @@ def input_fingerprints(root: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for run in runs:
         step = run.data.tags.get("nbops.step")
-        for key, value in run.data.tags.items():
-            if step in STEPS and key.startswith("nbops.data.in."):
-                found.setdefault(f"{step}:{key}", value)
+        for item in run.inputs.dataset_inputs if step in STEPS else []:
+            if {t.key: t.value for t in item.tags}["mlflow.data.context"] != "output":
+                found.setdefault(f"{step}:{item.dataset.name}", item.dataset.digest)
     return found
 
 

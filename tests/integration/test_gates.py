@@ -53,6 +53,46 @@ def parent_tags(config: object, result: PipelineResult) -> dict[str, str]:
     return dict(MlflowClient(uri).get_run(result.parent_run_id).data.tags)
 
 
+def champion_loads(config: object, folder: Path) -> None:
+    """``models:/NAME@champion`` loads and predicts: the version is the gate's LoggedModel,
+    whose metric is linked to the holdout the train step produced."""
+    import mlflow
+
+    from nbops.pipeline.serializers import load
+
+    uri = config.tracking_uri  # type: ignore[attr-defined]
+    client = mlflow.MlflowClient(uri)
+    version = client.get_model_version_by_alias(MODEL, "champion")
+    assert version.source.startswith("models:/m-")
+    logged = client.get_logged_model(version.source.split("/")[1])
+    [metric] = [m for m in logged.metrics if m.key == "accuracy"]
+    gate = client.get_run(version.run_id)
+    parent = client.get_run(gate.data.tags["mlflow.parentRunId"])
+    assert " · manual · data " in parent.info.run_name
+    steps = client.search_runs(
+        [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    )
+    produced = {  # the datasets of the steps before the gate
+        d.dataset.name: d.dataset.digest
+        for run in steps
+        if run.info.run_id != gate.info.run_id
+        for d in run.inputs.dataset_inputs
+    }
+    assert produced[metric.dataset_name] == metric.dataset_digest
+    mlflow.set_tracking_uri(uri)
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    finally:
+        mlflow.set_tracking_uri(None)
+    X = load(metric.dataset_name, train_step(folder), "test", folder)
+    assert len(model.predict(X.head(3))) == 3
+
+
+def train_step(folder: Path) -> str:
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    return str(params["gate"]["evaluate"]["X"]).rpartition("/")[0]
+
+
 def test_gates_through_the_life_of_a_pipeline(project: Path) -> None:
     notebook = write_wine_project(project)
     folder = promote(notebook).out_dir
@@ -76,6 +116,7 @@ def test_gates_through_the_life_of_a_pipeline(project: Path) -> None:
     assert v1.tags["nbops.gate.decision"] == "passed" and "accuracy" in v1.metrics
     holdout = json.loads(v1.tags["nbops.gate.holdout"])  # what the score was measured on
     assert holdout["rows"] > 0 and holdout["fingerprint"].startswith("xxh128:")
+    champion_loads(config, folder)
 
     # 2. better parameters: version 2 passes the gate and is promoted; v1 is the rollback target
     set_params(folder, n_estimators=30, max_depth=4)

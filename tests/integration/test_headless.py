@@ -55,8 +55,8 @@ def assert_complete(config: Config, project: Path, expected: int) -> None:
     assert {r.data.tags["mlflow.source.name"] for r in runs} == {notebook}
     last = runs[-1]
     assert last.data.params["max_iter"] == "500" and last.data.metrics["accuracy"] > 0.9
-    model = MlflowClient(tracking_uri=config.tracking_uri).list_artifacts(last.info.run_id)
-    assert "model" in {a.path for a in model}
+    client = MlflowClient(tracking_uri=config.tracking_uri)
+    assert client.get_run(last.info.run_id).outputs.model_outputs  # a LoggedModel
 
 
 def assert_no_leftovers(project: Path, notebooks: set[str]) -> None:

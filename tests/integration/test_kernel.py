@@ -38,21 +38,26 @@ def execute(project: Path, name: str, **parameters: object) -> nbformat.Notebook
     )
 
 
+def frame_digest(run: object) -> str:
+    [frame] = [d.dataset for d in run.inputs.dataset_inputs if d.dataset.name == "frame"]  # type: ignore[attr-defined]
+    return frame.digest
+
+
 def test_wine_training_cell_through_a_kernel(project: Path, config: Config) -> None:
     execute(project, "track_wine_training.ipynb")
     [run] = all_runs(config)
     assert run.info.status == "FINISHED" and run.info.run_name == "wine-forest"
     assert run.data.params["n_estimators"] == "20"
-    assert run.data.params["model.max_depth"] == "4"
+    assert run.data.params["max_depth"] == "4" and "model.max_depth" not in run.data.params
     assert run.data.metrics["accuracy"] > 0.8
-    frame_fp = run.data.tags["nbops.data.in.frame"]
+    frame_fp = frame_digest(run)
 
     execute(project, "track_wine_training.ipynb")
     execute(project, "track_wine_training.ipynb", edit_last_row=True)
     runs = all_runs(config)
     assert len(runs) == 3
-    assert runs[1].data.tags["nbops.data.in.frame"] == frame_fp
-    assert runs[2].data.tags["nbops.data.in.frame"] != frame_fp
+    assert frame_digest(runs[1]) == frame_fp
+    assert frame_digest(runs[2]) != frame_fp  # the last row edited
     assert not [r for r in runs if r.info.status == "RUNNING"]
 
 

@@ -113,7 +113,18 @@ def test_pipeline_lifecycle(project: Path, tmp_path_factory: pytest.TempPathFact
     assert train.data.tags["nbops.source"] == "step"
     assert train.data.params["alpha"] == "1.0"
     assert train.data.metrics["score"] == first.metrics["score"]
-    assert "nbops.data.in.X" in train.data.tags  # fingerprints of what the step loaded
+    # lineage in MLflow: what a step loaded is the dataset the step before it produced
+    produced = {
+        d.dataset.name: d.dataset.digest for d in children["features"].inputs.dataset_inputs
+    }
+    loaded = {
+        d.dataset.name: (d.dataset.digest, {t.key: t.value for t in d.tags})
+        for d in train.inputs.dataset_inputs
+    }
+    assert loaded["X"][0] == produced["X"] and len(produced["X"]) == 32
+    assert loaded["X"][1]["mlflow.data.context"] == "training"  # train fits on it
+    assert parent.info.run_name.startswith("demo · manual · data ")
+    assert parent.data.tags["nbops.pipeline.trigger"] == "manual"
     assert (project / "mlflow.db").is_file() and not (folder / "mlflow.db").exists()
 
     # 2. nothing changed: no step runs and no run is recorded; a stale rwlock (a pid

@@ -81,8 +81,10 @@ def test_write_creates_one_complete_run(store: Store) -> None:
     assert len(run.data.params["long"]) == 6000
     assert run.data.metrics["acc"] == pytest.approx(0.91)
     tags = run.data.tags
-    assert tags["nbops.data.in.df"] == "xxh3:0123456789abcdef"
-    assert tags["nbops.data.out.data/out.csv"] == "unhashed"
+    found = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+    assert found["df"].dataset.digest == "0123456789abcdef"
+    assert found["data/out.csv"].dataset.digest == "unhashed"
+    assert found["data/out.csv"].tags[0].value == "output"  # mlflow.data.context
     assert tags["nbops.code_hash"] == "abc123"
     assert tags["mlflow.source.name"] == "train.ipynb"
     assert tags["mlflow.source.type"] == "NOTEBOOK"
@@ -204,11 +206,12 @@ def test_model_payload_is_logged_and_loads_back(
     run_id = store.tracker.write(entry)
 
     assert mlflow.get_tracking_uri() == fluent_before  # no global MLflow state touched
+    [output] = store.client.get_run(run_id).outputs.model_outputs
     assert store.tracker.get_run(run_id).model == ModelRef(
-        "model", "sklearn", "RandomForestClassifier", "model", logged=True
+        "model", "sklearn", "RandomForestClassifier", "model", logged=True, model_id=output.model_id
     )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.config.tracking_uri)
-    loaded = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    loaded = mlflow.pyfunc.load_model(f"models:/{output.model_id}")
     assert list(loaded.predict(x.head(3))) == list(model.predict(x.head(3)))
     assert loaded.metadata.signature is not None
 

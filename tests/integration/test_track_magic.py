@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,16 @@ def runs(config: Config) -> list[Any]:
     return client.search_runs(exps) if exps else []
 
 
+def datasets(run: Any) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """A run's dataset inputs read back from MLflow: name -> (digest, context, profile)."""
+    out = {}
+    for item in run.inputs.dataset_inputs:
+        context = {t.key: t.value for t in item.tags}["mlflow.data.context"]
+        d = item.dataset
+        out[d.name] = (d.digest, context, json.loads(d.profile))
+    return out
+
+
 def track(shell: Any, cell: str, line: str = "") -> Any:
     result = shell.run_cell(f"%%track {line}\n{cell}")
     session_of(shell).flush(timeout=60)
@@ -46,31 +57,57 @@ def track(shell: Any, cell: str, line: str = "") -> Any:
 
 
 def test_training_cell_records_params_metrics_data_and_model(shell: Any, config: Config) -> None:
+    """What MLflow's run page shows of a %%track cell, read back through MlflowClient."""
+    import mlflow.artifacts
+
+    from nbops.fingerprint import fingerprint
+
     shell.run_cell(SETUP)
-    result = track(shell, TRAIN, "--name forest")
+    result = track(shell, "# the baseline forest\n" + TRAIN, "--name forest")
     assert result.success
     [run] = runs(config)
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "forest"
-    params = run.data.params
-    assert params["n_estimators"] == "10" and params["max_depth"] == "3"
-    assert params["model.n_estimators"] == "10" and params["model.criterion"] == "gini"
+    # lean params: the two literals (each one param with the setting it feeds) and the one
+    # setting that differs from the forest's defaults; none of the 16 other defaults
+    assert run.data.params == {"n_estimators": "10", "max_depth": "3", "model.random_state": "0"}
     assert 0.8 < run.data.metrics["accuracy"] <= 1.0
-    tags = run.data.tags
-    assert tags["nbops.data.in.X"].startswith("xxh128:")
-    assert tags["nbops.data.in.y"].startswith("xxh128:")
-    assert tags["nbops.data.out.X_train"].startswith("xxh128:")
+    assert run.data.tags["mlflow.note.content"] == "the baseline forest"
+    assert not [k for k in run.data.tags if k.startswith("nbops.data.")]
+    # datasets: the nbops fingerprint as digest, MLflow's contexts, the shape
+    found = datasets(run)
+    assert found["X"][0] == fingerprint(shell.user_ns["X"]).split(":")[1]
+    assert {name: found[name][1] for name in ("X", "y", "X_train", "y_train", "X_test")} == {
+        "X": "input",
+        "y": "input",
+        "X_train": "training",
+        "y_train": "training",
+        "X_test": "evaluation",
+    }
+    assert found["X_train"][2]["shape"] == [124, 13]
     client = MlflowClient(tracking_uri=config.tracking_uri)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "nbops")}
     assert artifacts == {"nbops/record.json", "nbops/cell.py"}
-    assert any(a.path == "model" for a in client.list_artifacts(run.info.run_id))
-    mlmodel = Path(client.download_artifacts(run.info.run_id, "model/MLmodel")).read_text()
+    # the model is a LoggedModel of the run, linked to its metric and the evaluation data
+    [output] = run.outputs.model_outputs
+    logged = client.get_logged_model(output.model_id)
+    assert logged.source_run_id == run.info.run_id and logged.name == "model"
+    assert str(logged.status) in ("READY", "LoggedModelStatus.READY")
+    [metric] = logged.metrics
+    assert (metric.key, metric.dataset_name) == ("accuracy", "X_test")
+    assert metric.dataset_digest == found["X_test"][0]
+    assert logged.params["max_depth"] == "3"
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"{logged.artifact_location}/MLmodel", tracking_uri=config.tracking_uri
+    )
+    mlmodel = Path(local).read_text()
     assert "signature:" in mlmodel and "saved_input_example_info" in mlmodel
+    assert output.model_id in mlmodel
 
     from nbops.store.mlflow_store import MlflowTracker
 
     record = MlflowTracker(config).get_run(run.info.run_id)
-    assert record.code == TRAIN and record.code_hash.startswith("sha256:")
+    assert record.code.endswith(TRAIN) and record.code_hash.startswith("sha256:")
     assert record.context.python and "scikit-learn" in record.context.packages
     assert record.model is not None and record.model.logged
     assert record.duration is not None and record.duration >= 0
@@ -85,22 +122,24 @@ def test_same_data_same_fingerprint_and_last_row_edit_changes_it(
     shell.run_cell("X.iloc[-1, -1] = X.iloc[-1, -1] + 1.0")
     track(shell, TRAIN)
     first, second, third = sorted(runs(config), key=lambda r: r.info.start_time)
-    fp = [r.data.tags["nbops.data.in.X"] for r in (first, second, third)]
+    fp = [datasets(r)["X"][0] for r in (first, second, third)]
     assert fp[0] == fp[1]
-    assert fp[2] != fp[1]
-    assert first.data.tags["nbops.data.in.y"] == third.data.tags["nbops.data.in.y"]
+    assert fp[2] != fp[1]  # a last-row edit (MLflow's own digest hashes 10,000 rows only)
+    assert datasets(first)["y"][0] == datasets(third)["y"][0]
 
 
 def test_raising_cell_is_failed_and_the_exception_reaches_the_user(
     shell: Any, config: Config
 ) -> None:
-    result = track(shell, "lr = 0.5\nraise ValueError('bad input in cell')")
+    shell.run_cell("accuracy = 1.0")  # left by an earlier cell
+    result = track(shell, "lr = 0.5\nraise ValueError('bad input in cell')\naccuracy = 0.2")
     assert isinstance(result.error_in_exec, ValueError)
     assert str(result.error_in_exec) == "bad input in cell"
     [run] = runs(config)
     assert run.info.status == "FAILED"
     assert run.data.tags["nbops.error"] == "ValueError: bad input in cell"
-    assert run.data.params["lr"] == "0.5"
+    assert run.data.params == {"lr": "0.5"}
+    assert run.data.metrics == {}  # no stale accuracy
     assert not [r for r in runs(config) if r.info.status == "RUNNING"]
 
 
@@ -143,8 +182,11 @@ def test_file_read_by_literal_path_is_fingerprinted_like_dvc(
     track(shell, "df = pd.read_csv('data/wine.csv')\ndf.to_csv('out.csv', index=False)")
     [run] = runs(config)
     md5 = hashlib.md5((data / "wine.csv").read_bytes()).hexdigest()
-    assert run.data.tags["nbops.data.in.data/wine.csv"] == f"md5:{md5}"
-    assert run.data.tags["nbops.data.out.out.csv"].startswith("md5:")
+    found = datasets(run)
+    assert found["data/wine.csv"][:2] == (md5, "input")
+    assert found["data/wine.csv"][2]["dvc_md5"] == md5
+    assert found["out.csv"][1] == "output" and len(found["out.csv"][0]) == 32
+    assert found["df"][2]["dvc_md5"] == md5  # the frame read from the file names its md5
 
 
 def test_unwritable_store_keeps_the_cell_and_sync_delivers_later(

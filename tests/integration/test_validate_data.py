@@ -70,8 +70,8 @@ def test_passes_then_fails_on_a_dropped_column_with_both_runs_recorded(
     assert passed.data.tags["nbops.pipeline"] == "wine"
     assert passed.data.params["drift.psi"] == "0.2"
     assert passed.data.metrics["psi.alcohol"] == 0
-    inputs = [k for k in passed.data.tags if k.startswith("nbops.data.in.")]
-    assert any("wine.csv" in k for k in inputs)
+    inputs = [d.dataset.name for d in passed.inputs.dataset_inputs]
+    assert any("wine.csv" in name for name in inputs)
     assert failed.data.tags[TAG_STATUS] == "failed" and failed.info.status == "FAILED"
     assert failed.data.metrics["schema_problems"] == 1
 

@@ -67,8 +67,9 @@ def test_estimator_params_and_random_state_warning(tmp_path: Path) -> None:
     }
     code = "clf = LogisticRegression(C=2.0, solver='saga')\nclf.fit(X, y)\n"
     record, payload = run(code, ns, tmp_path)
-    assert record.params["clf.C"] == 2.0
-    assert record.params["clf.random_state"] is None
+    assert record.params == {"clf.C": 2.0, "clf.solver": "saga"}  # only what the cell set
+    assert record.estimators["clf"]["params"]["random_state"] is None  # all, in record.json
+    assert record.estimators["clf"]["class"] == "LogisticRegression"
     assert any("random_state=None" in w and "clf" in w for w in record.warnings)
     assert payload is not None and payload["model"] is ns["clf"]
     assert payload["input_example"].shape == (4, 4)
@@ -170,3 +171,90 @@ def test_explicit_data_and_a_wrong_model_name_warn_instead_of_failing(tmp_path: 
     assert any(
         "--model not_a_model" in w and "not a scikit-learn estimator" in w for w in record.warnings
     )
+
+
+def test_params_are_lean_one_per_setting_and_named_defaults_stay(tmp_path: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    ns: dict[str, Any] = {"RandomForestClassifier": RandomForestClassifier}
+    ns.update(X=np.eye(6), y=[0, 1, 0, 1, 0, 1])
+    code = (
+        "# baseline forest, shallow\n"
+        "n_estimators = 5\nmax_depth = 3\ndepth_limit = 2\n"
+        "model = RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth,\n"
+        "    min_samples_leaf=1, random_state=0)\n"
+        "model.set_params(max_leaf_nodes=None)\n"
+        "model.fit(X, y)\n"
+    )
+    record, _ = run(code, ns, tmp_path)
+    # literals feeding a setting are one param; min_samples_leaf=1 and max_leaf_nodes=None
+    # are defaults, but the cell set them by name; the other 14 defaults are left out
+    assert record.params == {
+        "n_estimators": 5,
+        "max_depth": 3,
+        "depth_limit": 2,
+        "model.min_samples_leaf": 1,
+        "model.max_leaf_nodes": None,
+        "model.random_state": 0,
+    }
+    assert len(record.estimators["model"]["params"]) >= 18
+    assert record.description == "baseline forest, shallow"
+
+
+def test_a_setting_fed_by_a_differently_named_literal_is_recorded_once(tmp_path: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    ns: dict[str, Any] = {"RandomForestClassifier": RandomForestClassifier}
+    code = "depth = 4\nmodel = RandomForestClassifier(max_depth=depth, n_estimators=100)\n"
+    record, _ = run(code, ns, tmp_path)
+    # depth feeds max_depth: one param (the cell's name); n_estimators=100 is the default,
+    # set by name: kept
+    assert record.params == {"depth": 4, "model.n_estimators": 100}
+
+
+def test_a_raising_cell_records_only_what_it_assigned_before_the_line(tmp_path: Path) -> None:
+    """The stale-metric bug: `accuracy` from an earlier cell must not be this run's."""
+    from nbops.capture.scan import scan_cell
+
+    ns: dict[str, Any] = {"accuracy": 1.0, "threshold": 0.5, "f1": 0.2}
+    code = "threshold = 0.5\nf1 = 0.1 + 0.2\nraise ValueError('bad data')\naccuracy = 0.7\n"
+    assert len(scan_cell(code).statements) == 4
+    capture = Capture(code, ns, CaptureOptions(metrics=["accuracy"]), root=tmp_path)
+    capture.code_file = ("<cell-7>", 1)
+    capture.begin()
+    try:
+        exec(compile(code, "<cell-7>", "exec"), ns)
+    except ValueError as exc:
+        record, _ = capture.finish(exc)
+    assert record.status == "FAILED"
+    # threshold was assigned (the same object as before: only the line tells), f1 too
+    assert record.params == {"threshold": 0.5}
+    assert record.metrics == {"f1": pytest.approx(0.3)}
+    assert any("--metrics accuracy: not assigned" in w for w in record.warnings)
+
+
+def test_without_the_line_a_raising_cell_keeps_only_rebound_names(tmp_path: Path) -> None:
+    ns: dict[str, Any] = {"accuracy": 1.0}
+    record, _ = run("loss = 0.25 * 2\nraise KeyError('x')\naccuracy = 0.5\n", ns, tmp_path)
+    assert record.metrics == {"loss": 0.5}  # no stale accuracy
+
+
+def test_data_contexts_and_the_file_a_frame_was_read_from(tmp_path: Path) -> None:
+    csv = tmp_path / "data" / "wine.csv"
+    csv.parent.mkdir()
+    pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "t": [0, 1, 0, 1]}).to_csv(csv, index=False)
+    ns: dict[str, Any] = {"pd": pd, "LogisticRegression": LogisticRegression, "f1_score": f1_score}
+    code = (
+        f"df = pd.read_csv({str(csv)!r})\n"
+        "X, y = df[['a']], df['t']\n"
+        "clf = LogisticRegression().fit(X, y)\n"
+        "holdout = X.iloc[:2]\n"
+        "f1 = f1_score(y.iloc[:2], clf.predict(holdout))\n"
+    )
+    record, _ = run(code, ns, tmp_path)
+    contexts = {d.name: d.context for d in record.data}
+    assert contexts["X"] == contexts["y"] == "training"
+    assert contexts["holdout"] == "evaluation"
+    assert contexts["df"] == "output" and contexts["data/wine.csv"] == "input"
+    df = next(d for d in record.data if d.name == "df")
+    assert df.source == "data/wine.csv"

@@ -119,3 +119,27 @@ def test_minimal_record_renders() -> None:
     record = RunRecord()
     assert "RUNNING" in render_text(record, "saving", "")
     assert render_html(record, "saving", "").startswith("<div")
+
+
+def test_a_saved_run_links_to_mlflow_when_a_ui_is_known() -> None:
+    from nbops.config import Config
+    from nbops.links import run_link, ui_address
+
+    record = RunRecord(name="baseline", run_id="ab" * 16, description="the baseline forest")
+    record.status = "FINISHED"
+    summary = Summary(record, "saved", ui="http://127.0.0.1:5000/")
+    record.experiment_id = "3"
+    link = "http://127.0.0.1:5000/#/experiments/3/runs/" + "ab" * 16
+    link += "?workflowType=machine_learning"  # MLflow's model-training view
+    assert f"MLflow: {link}" in repr(summary) and "about: the baseline forest" in repr(summary)
+    assert f'href="{link.replace("&", "&amp;")}"' in summary._repr_html_()
+    assert "MLflow:" not in repr(Summary(record, "saved"))  # no UI configured: no link
+    assert "href" not in Summary(record, "saving", ui="http://x")._repr_html_()  # not yet saved
+    # where the address comes from: ui_url, else a tracking server, else none
+    from pathlib import Path
+
+    root = Path("/tmp")
+    assert ui_address(Config(root, tracking_uri="sqlite:////tmp/m.db")) == ""
+    assert ui_address(Config(root, tracking_uri="http://mlflow:5000/")) == "http://mlflow:5000"
+    local = Config(root, tracking_uri="sqlite:////tmp/m.db", ui_url="http://localhost:5000")
+    assert run_link(ui_address(local), "r1") == "http://localhost:5000/#/runs/r1"
