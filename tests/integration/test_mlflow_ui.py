@@ -22,8 +22,9 @@ from nbops.config import Config
 from nbops.links import experiment_link, run_link
 
 sys.path.insert(0, str(Path(__file__).parent))
+from lab_support import CHROMIUM, CHROMIUM_ARGS, DOCS_IMG
+from lab_support import require_browser as _require_browser
 from services import _stop, _wait_healthy, free_port, tail
-from test_widgets_browser import CHROMIUM, CHROMIUM_ARGS, DOCS_IMG, _require_browser
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 120_000
