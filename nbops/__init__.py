@@ -35,10 +35,11 @@ __getattr__ = lazy_getattr(__name__, _LAZY)
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbops``: register ``%%track`` and ``%nbops``."""
-    from nbops.magics import NbopsMagics, flush_on_kernel_shutdown, warm_session
+    from nbops.magics import NbopsMagics, flush_on_kernel_shutdown, warm_session, watch_state
 
     ipython.register_magics(NbopsMagics)
     flush_on_kernel_shutdown(ipython)
+    watch_state(ipython)
     warm_session(ipython)
 
 

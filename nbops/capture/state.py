@@ -1,0 +1,293 @@
+"""Which execution produced each variable in the kernel: the facts the hidden-state warning
+(:mod:`nbops.capture.staleness`) is judged from.
+
+``%load_ext nbops`` registers two IPython events (unless ``[tool.nbops] state_check = false``,
+which registers nothing): before a cell runs, what it reads (AST) and which execution produced
+each of those values; after it, what it bound (assignments, ``del``, in-place changes such as
+``model.fit(...)`` or ``df["x"] = ...``, and any name whose object changed). Executions the
+kernel ran before the extension was loaded are read back from IPython's history (by their
+code only). The cell's identity is the front end's cell id when it sends one (JupyterLab,
+Notebook 7), else its source. A cell that reads a value its own code produced on an earlier
+run is checked after it runs: if the value changed, re-running that code changes it again.
+
+Cost per cell: one parse of its code (usually already transformed by IPython) and one pass over
+the namespace's names; values are fingerprinted only in the re-run case above.
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import FunctionType, ModuleType
+from typing import Any
+
+from nbops.capture.scan import scan_cell
+from nbops.capture.vocab import FIT_METHODS
+
+SHELL_ATTR = "_nbops_state"
+# Methods that change their receiver in place (besides any call with inplace=True).
+MUTATORS = FIT_METHODS | {
+    "append",
+    "extend",
+    "insert",
+    "update",
+    "pop",
+    "popitem",
+    "remove",
+    "clear",
+    "sort",
+    "reverse",
+    "add",
+    "discard",
+    "setdefault",
+    "set_params",
+}
+_BODY_MAGICS = frozenset({"track", "time", "capture", "nbops_cache"})  # cell magics running Python
+_SKIP = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
+
+
+@dataclass
+class Execution:
+    """One run of one cell."""
+
+    count: int  # In [count]
+    raw: str  # the cell as the user wrote it
+    cell_id: str | None
+    reads: frozenset[str]
+    assigns: frozenset[str]  # names the code binds with =, +=, for, import, def ...
+    changes: frozenset[str]  # names it changes in place (model.fit, df["x"] = ...)
+    deletes: frozenset[str]
+    inputs: dict[str, int] = field(default_factory=dict)  # name -> count of its producer
+    tokens: dict[str, str] = field(default_factory=dict)  # name -> version of what it read
+    binds: frozenset[str] = frozenset()  # what it actually produced (known after the run)
+    started: float = 0.0
+    ended: float = 0.0
+    replayed: bool = False  # read back from IPython's history (code only)
+    repeated: dict[str, int] = field(default_factory=dict)  # name -> the run it re-derived
+    failed: bool = False
+
+    @property
+    def first_line(self) -> str:
+        for line in self.raw.splitlines():
+            if line.strip() and not line.lstrip().startswith(("%%", "#")):
+                text = line.strip()
+                return text if len(text) <= 50 else text[:47] + "..."
+        return self.raw.strip()[:50]
+
+
+class StateLog:
+    """Every execution of one shell and the execution that last bound each name."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.executions: list[Execution] = []
+        self.bindings: dict[str, int] = {}  # name -> count of the execution that bound it
+        self.tokens: dict[str, str] = {}  # name -> version of its value (see _token)
+        self.deleted_cells: set[str] = set()
+        self.current: Execution | None = None
+        self.since = time.time()
+        self._ids: dict[str, int] = {}
+        self._before: dict[str, str] = {}  # re-run inputs: their identity before the run
+
+    def by_count(self, count: int) -> Execution | None:
+        for ex in reversed(self.executions):
+            if ex.count == count:
+                return ex
+        return None
+
+    def replay_history(self) -> None:
+        """Executions the kernel ran before the extension was loaded, by their code."""
+        manager = getattr(self.shell, "history_manager", None)
+        raw = getattr(manager, "input_hist_raw", None)
+        if not isinstance(raw, list):
+            return
+        for count, source in enumerate(raw[:-1]):  # the last one is the %load_ext running now
+            if not source or not source.strip():
+                continue
+            ex = self._execution(count, source, None, None)
+            ex.replayed = True
+            for name in sorted(ex.reads & (ex.assigns | ex.changes)):
+                earlier = self.bindings.get(name)
+                producer = self.by_count(earlier) if earlier else None
+                if producer is not None and _same_code(producer.raw, source):
+                    ex.repeated[name] = producer.count
+            self._bind(ex, ex.assigns | ex.changes, ex.deletes)
+        self._ids = self._snapshot()
+
+    def pre_run(self, info: Any) -> None:
+        if getattr(info, "silent", False) or not getattr(info, "store_history", True):
+            self.current = None
+            return
+        count = int(getattr(self.shell, "execution_count", 1)) - 1
+        meta = getattr(info, "cell_meta", None) or {}
+        deleted = meta.get("deletedCells") if isinstance(meta, dict) else None
+        if isinstance(deleted, list):
+            self.deleted_cells |= {str(d) for d in deleted}
+        code = getattr(info, "transformed_cell", None)
+        ex = self._execution(count, info.raw_cell, getattr(info, "cell_id", None), code)
+        ex.started = time.time()
+        self.current = ex
+        self._before = self._rerun_identities(ex)
+
+    def post_run(self, result: Any) -> None:
+        ex, self.current = self.current, None
+        if ex is None:
+            return
+        ex.count = getattr(result, "execution_count", None) or ex.count
+        ex.failed = getattr(result, "error_in_exec", None) is not None
+        ex.ended = time.time()
+        now = self._snapshot()
+        rebound = {k for k, v in now.items() if self._ids.get(k) != v}
+        gone = (set(self._ids) - set(now)) | (ex.deletes - set(now))
+        self._ids = now
+        produced = ((ex.assigns | ex.changes) & set(now)) | rebound
+        self._check_rerun(ex)
+        self._bind(ex, produced, gone)
+
+    def _execution(self, count: int, raw: str, cell_id: str | None, code: str | None) -> Execution:
+        reads, assigns, changes, deletes = _effects(_python(self.shell, raw, code))
+        inputs = {name: self.bindings[name] for name in reads if name in self.bindings}
+        tokens = {name: self.tokens[name] for name in inputs if name in self.tokens}
+        return Execution(count, raw, cell_id, reads, assigns, changes, deletes, inputs, tokens)
+
+    def _bind(self, ex: Execution, produced: set[str] | frozenset[str], gone: set[str]) -> None:
+        ex.binds = frozenset(produced)
+        ns = getattr(self.shell, "user_ns", {})
+        for name in produced:
+            self.bindings[name] = ex.count
+            self.tokens[name] = _token(ns[name], ex.count) if name in ns else f"#{ex.count}"
+        for name in gone:
+            self.bindings.pop(name, None)
+            self.tokens.pop(name, None)
+        self.executions.append(ex)
+
+    def _rerun_identities(self, ex: Execution) -> dict[str, str]:
+        """Inputs this cell's own code produced on an earlier run: their identity now, to see
+        after the run whether running the code again changed them."""
+        ns = getattr(self.shell, "user_ns", {})
+        names = [n for n, c in ex.inputs.items() if n in ex.assigns | ex.changes and n in ns]
+        names = [
+            n for n in names if _same_code(getattr(self.by_count(ex.inputs[n]), "raw", ""), ex.raw)
+        ]
+        return {n: identity for n in names if (identity := _identity(ns[n])) is not None}
+
+    def _same_producer(self, ex: Execution, name: str) -> bool:
+        producer = self.by_count(ex.inputs[name])
+        return producer is not None and _same_code(producer.raw, ex.raw)
+
+    def _check_rerun(self, ex: Execution) -> None:
+        ns = getattr(self.shell, "user_ns", {})
+        for name, before in self._before.items():
+            if name in ns and _identity(ns[name]) != before:
+                ex.repeated[name] = ex.inputs[name]
+        self._before = {}
+
+    def _snapshot(self) -> dict[str, int]:
+        ns = getattr(self.shell, "user_ns", {})
+        return {k: id(v) for k, v in list(ns.items()) if not k.startswith("_") and k not in _SKIP}
+
+
+def watch(shell: Any) -> StateLog:
+    """Start watching ``shell``'s executions (once per shell); the log is on the shell."""
+    log = getattr(shell, SHELL_ATTR, None)
+    if isinstance(log, StateLog):
+        return log
+    log = StateLog(shell)
+    log.replay_history()
+    shell.events.register("pre_run_cell", log.pre_run)
+    shell.events.register("post_run_cell", log.post_run)
+    setattr(shell, SHELL_ATTR, log)
+    return log
+
+
+def log_of(shell: Any) -> StateLog | None:
+    log = getattr(shell, SHELL_ATTR, None)
+    return log if isinstance(log, StateLog) else None
+
+
+def _python(shell: Any, raw: str, code: str | None) -> str:
+    """The cell as Python; a cell magic that runs Python (``%%track``) stands for its body."""
+    if code is None:
+        try:
+            code = shell.transform_cell(raw) if shell is not None else raw
+        except Exception:
+            return ""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return ""
+    body = tree.body
+    if len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Call):
+        call = body[0].value
+        func = call.func
+        args = [a.value if isinstance(a, ast.Constant) else None for a in call.args]
+        is_magic = isinstance(func, ast.Attribute) and func.attr == "run_cell_magic"
+        if is_magic and len(args) == 3 and args[0] in _BODY_MAGICS and isinstance(args[2], str):
+            return _python(shell, args[2], None)
+    return code
+
+
+def _effects(code: str) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
+    """(reads, assigns, in-place changes, deletes) of a cell's top-level code."""
+    scan = scan_cell(code)
+    changes: set[str] = set()
+    deletes: set[str] = set()
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return frozenset(), frozenset(), frozenset(), frozenset()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            receiver = node.func.value
+            inplace = any(k.arg == "inplace" for k in node.keywords)
+            if isinstance(receiver, ast.Name) and (node.func.attr in MUTATORS or inplace):
+                changes.add(receiver.id)
+        elif isinstance(node, ast.Attribute | ast.Subscript) and isinstance(
+            node.ctx, ast.Store | ast.Del
+        ):
+            base = node.value
+            while isinstance(base, ast.Attribute | ast.Subscript):
+                base = base.value
+            if isinstance(base, ast.Name):
+                changes.add(base.id)
+        elif isinstance(node, ast.Delete):
+            deletes |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    reads = frozenset(scan.free - _SKIP)
+    return reads, frozenset(scan.stored), frozenset(changes - scan.stored), frozenset(deletes)
+
+
+def _token(value: Any, count: int) -> str:
+    """A version of a value that stays the same when a cell re-creates an equal one cheaply
+    recognised (a module, a function or class with the same code, a short plain value);
+    anything else is versioned by the execution that bound it."""
+    if isinstance(value, ModuleType):
+        return f"module:{value.__name__}"
+    if isinstance(value, bool | int | float | type(None)) or (
+        isinstance(value, str) and len(value) <= 200
+    ):
+        return f"value:{type(value).__name__}:{value!r}"
+    if isinstance(value, FunctionType | type) and getattr(value, "__module__", "") == "__main__":
+        identity = _identity(value)
+        if identity is not None:
+            return identity
+    return f"#{count}"
+
+
+def _same_code(a: str, b: str) -> bool:
+    return bool(a) and a.strip() == b.strip()
+
+
+def _identity(value: Any) -> str | None:
+    """The content identity of a value (the cache's); None when it has none."""
+    try:
+        from nbops.cache.identity import Identities
+
+        return Identities({"v": value}).of_name("v")
+    except Exception:
+        return None
+
+
+def names_in(ns: Mapping[str, Any]) -> list[str]:
+    return [k for k in ns if not k.startswith("_") and k not in _SKIP]
