@@ -103,10 +103,10 @@ def order_problems(cells: list[SavedCell]) -> list[str]:
     return problems
 
 
-def out_of_order_note(path: str | os.PathLike[str]) -> str:
-    """Promote's warning when the saved outputs come from an out-of-order execution, else ""."""
-    notebook = saved_notebook(path)
-    problems = order_problems(list(notebook.cells)) if notebook else []
+def out_of_order_note(cells: list[Any]) -> str:
+    """Promote's warning when the saved outputs (of the notebook's ``cells``, as JSON) come
+    from an out-of-order execution, else ""."""
+    problems = order_problems(code_cells(cells))
     if not problems:
         return ""
     return (
