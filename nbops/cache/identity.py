@@ -9,8 +9,10 @@ same thing from it".
   package that provides them (or the md5 of a local module's file), collected in
   :attr:`Identities.modules` / :attr:`Identities.files`;
 - anything else (a fitted estimator, a generator's state): the bytes of its pickle, with
-  notebook functions and classes inside it replaced by their code identity, numpy buffers
-  hashed in place. An object that cannot be pickled has no identity (:attr:`problems`).
+  notebook functions and classes inside it replaced by their code identity, arrays and frames
+  by their content fingerprint (a fitted tree's node array has uninitialised padding bytes,
+  which its pickle carries). An object that cannot be pickled has no identity
+  (:attr:`problems`).
 """
 
 from __future__ import annotations
@@ -150,13 +152,28 @@ class Identities:
         return bytes(out)
 
     def _pickled(self, obj: Any) -> str:
+        """The hash of ``obj``'s pickle, without the memo (so an object graph sharing one
+        string or array in two places hashes like a copy of it that does not); objects with
+        reference cycles need the memo and are pickled with it."""
+        try:
+            return self._pickle_hash(obj, fast=True)
+        except _Cyclic:
+            return self._pickle_hash(obj, fast=False)
+
+    def _pickle_hash(self, obj: Any, fast: bool) -> str:
         hasher = xxhash.xxh3_128()
         buffers: list[pickle.PickleBuffer] = []
         sink = io.BytesIO()
+        pickler = _IdentityPickler(sink, self, buffers.append)
+        pickler.fast = fast
         try:
-            _IdentityPickler(sink, self, buffers.append).dump(obj)
+            pickler.dump(obj)
         except _NoIdentity:
             raise
+        except (RecursionError, ValueError) as exc:
+            if fast and (isinstance(exc, RecursionError) or "cyclic" in str(exc)):
+                raise _Cyclic from None
+            raise _NoIdentity(f"a {type(obj).__name__} that cannot be pickled ({exc})") from None
         except Exception as exc:
             kind = type(obj).__name__
             reason = f"a {kind} that cannot be pickled ({type(exc).__name__}: {exc})"
@@ -171,6 +188,10 @@ class _NoIdentity(Exception):
     """A value nbops cannot identify (so a cell reading it cannot be cached)."""
 
 
+class _Cyclic(Exception):
+    """Pickling without the memo met a reference cycle."""
+
+
 class _IdentityPickler(pickle.Pickler):
     """Pickles for hashing: notebook functions/classes become their code identity, modules
     their name; every package a pickled class comes from counts in the key."""
@@ -180,6 +201,8 @@ class _IdentityPickler(pickle.Pickler):
         self.owner = owner
 
     def reducer_override(self, obj: Any) -> Any:
+        if is_data(obj):  # by content: a structured array's padding bytes are not content
+            return (str, (fingerprint(obj),))
         if isinstance(obj, ModuleType):
             self.owner._module(obj.__name__)
             return (str, (f"module:{obj.__name__}",))

@@ -137,13 +137,17 @@ class Checker:
     def _problem(self, name: str, count: int, depth: int) -> str:
         """Why the value of ``name`` produced by execution ``count`` is not what a clean run
         gives ("" when nothing is known against it)."""
+        return self._finding(name, count, depth)[0]
+
+    def _finding(self, name: str, count: int, depth: int) -> tuple[str, str]:
+        """(the message, a short form for values computed from this one)."""
         producer = self.log.by_count(count)
         if producer is None or depth > MAX_DEPTH:
-            return ""
+            return "", ""
         where = self.name(producer)
-        changed = self._changed(producer)
+        changed, short = self._changed(producer)
         if changed:
-            return f"{name} comes from {where}, {changed}"
+            return f"{name} comes from {where}, {changed}", short
         if name in producer.repeated:
             first = self._first_definition(name, producer)
             again = self.log.by_count(producer.repeated[name])
@@ -152,7 +156,7 @@ class Checker:
                 f"{name} comes from {where}, which ran the same code again on its own earlier "
                 f"result{since}: {name} now depends on how many times that code ran; re-run "
                 f"from {first} (or Restart & Run All)"
-            )
+            ), f"re-derived by running {where} again"
         for source in sorted(producer.inputs):
             later = self.log.bindings.get(source)
             before, now = producer.tokens.get(source), self.log.tokens.get(source)
@@ -162,38 +166,40 @@ class Checker:
                 return (
                     f"{name} comes from {where}, computed from {source} before {by} set "
                     f"{source} again: re-run {self._cell(producer)}"
-                )
+                ), f"computed before {source} was set again"
         for source, read in sorted(producer.inputs.items()):
             if read >= producer.count:
                 continue
-            upstream = self._problem(source, read, depth + 1)
+            _, upstream = self._finding(source, read, depth + 1)
             if upstream:
                 return (
-                    f"{name} comes from {where}, which used {source}: {upstream}; then re-run "
-                    f"{self._cell(producer)}"
-                )
-        return ""
+                    f"{name} comes from {where}, which used {source} ({upstream}): re-run "
+                    f"{self._cell(producer)} once {source} is right"
+                ), f"computed from {source}, {upstream}"
+        return "", ""
 
-    def _changed(self, ex: Execution) -> str:
+    def _changed(self, ex: Execution) -> tuple[str, str]:
         """Edited or deleted after it ran (as far as the saved notebook shows)."""
         notebook = self.notebook
+        deleted = (DELETED, "its cell was deleted")
         if ex.cell_id and ex.cell_id in self.log.deleted_cells:
-            return DELETED
+            return deleted
         if notebook is None or notebook.mtime <= ex.ended:
-            return ""
+            return "", ""
         saved = notebook.with_id(ex.cell_id)
         if saved is not None:
             if saved.source.strip() != ex.raw.strip():
-                return f"which was edited after it ran: re-run cell {saved.number}"
-            return ""
+                edited = f"which was edited after it ran: re-run cell {saved.number}"
+                return edited, f"cell {saved.number} was edited after it ran"
+            return "", ""
         if ex.cell_id and notebook.has_ids:
-            return DELETED
+            return deleted
         if ex.count not in self.cells:
             return (
                 "whose code is no longer in the notebook (its cell was edited or deleted after "
                 "it ran): re-run the cell that defines it now"
-            )
-        return ""
+            ), "its code is no longer in the notebook"
+        return "", ""
 
     def _first_definition(self, name: str, ex: Execution) -> str:
         """The execution that first produced ``name`` before the same code re-derived it."""
