@@ -44,8 +44,10 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Deliver what is pending before the magics go away."""
+    """Deliver what is pending before the magics go away; stop watching cells."""
     from nbops.api import default_session
+    from nbops.capture.state import unwatch
 
+    unwatch(ipython)
     if default_session.cache_info().currsize:  # only if this process tracked something
         default_session().flush(timeout=5.0)

@@ -57,6 +57,7 @@ class CellCache:
         self.status = "ran"
         self.key: CellKey | None = None
         self.on_hit: Callable[[], None] | None = None
+        self.dropped = ""  # an entry that could not be restored: said before what followed
 
     def run(
         self,
@@ -123,7 +124,7 @@ class CellCache:
             out.restore_files(entry.folder, manifest.get("files", []), self.root)
         except Exception as exc:
             self.store.remove(entry.key)
-            self.note = (
+            self.note = self.dropped = (
                 f"ran: the cache entry of run {entry.run} could not be restored "
                 f"({type(exc).__name__}: {exc}); it was removed"
             )
@@ -251,6 +252,8 @@ class CellCache:
         return {"format": fmt, "file": f"values/{name}"}
 
     def _tag_note(self) -> None:
+        if self.dropped and not self.note.startswith(self.dropped):
+            self.note = f"{self.dropped}; {self.note.removeprefix('ran; ')}"
         if self.note:
             self.record.tags[TAG_NOTE] = self.note
 

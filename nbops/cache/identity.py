@@ -57,6 +57,7 @@ class Identities:
     def of_name(self, name: str) -> str | None:
         """The identity of ``ns[name]``; None (and a problem) when it has none."""
         if name in self.known:
+            self._data_modules(self.ns.get(name))
             return self.known[name]
         if name not in self.ns:
             return "builtin" if hasattr(builtins, name) else "undefined"
@@ -84,6 +85,7 @@ class Identities:
             self._module(obj.__name__)
             return f"module:{obj.__name__}"
         if is_data(obj):
+            self._data_modules(obj)
             return fingerprint(obj)
         if isinstance(obj, FunctionType | type) and from_notebook(obj):
             return self._notebook_object(obj, name)
@@ -93,6 +95,11 @@ class Identities:
             return fingerprint(obj)  # containers of plain values, dates, numpy scalars
         except FingerprintError:
             return self._pickled(obj)
+
+    def _data_modules(self, obj: Any) -> None:
+        """A frame or array is computed on by its library, and by numpy under pandas."""
+        self._module(type(obj).__module__)
+        self.modules.add("numpy")
 
     def _module(self, module: str) -> None:
         top = module.partition(".")[0]

@@ -91,7 +91,7 @@ class Checker:
                 self.cells[current.count] = placed
         for name in sorted(current.inputs):
             problem = self._reader_problem(current, name) or self._problem(
-                name, current.inputs[name], 0
+                name, current.inputs[name], 0, current.count
             )
             if problem:
                 report.issues.append(Issue(name, problem + self._then(current)))
@@ -134,12 +134,12 @@ class Checker:
             f"run top to bottom, this cell runs before it; move that code above this cell"
         )
 
-    def _problem(self, name: str, count: int, depth: int) -> str:
-        """Why the value of ``name`` produced by execution ``count`` is not what a clean run
-        gives ("" when nothing is known against it)."""
-        return self._finding(name, count, depth)[0]
+    def _problem(self, name: str, count: int, depth: int, at: float = float("inf")) -> str:
+        """Why the value of ``name`` produced by execution ``count``, as read at execution
+        ``at``, is not what a clean run gives ("" when nothing is known against it)."""
+        return self._finding(name, count, depth, at)[0]
 
-    def _finding(self, name: str, count: int, depth: int) -> tuple[str, str]:
+    def _finding(self, name: str, count: int, depth: int, at: float) -> tuple[str, str]:
         """(the message, a short form for values computed from this one)."""
         producer = self.log.by_count(count)
         if producer is None or depth > MAX_DEPTH:
@@ -148,19 +148,11 @@ class Checker:
         changed, short = self._changed(producer)
         if changed:
             return f"{name} comes from {where}, {changed}", short
-        if name in producer.repeated:
-            first = self._first_definition(name, producer)
-            again = self.log.by_count(producer.repeated[name])
-            since = f" (In [{again.count}])" if again else ""
-            return (
-                f"{name} comes from {where}, which ran the same code again on its own earlier "
-                f"result{since}: {name} now depends on how many times that code ran; re-run "
-                f"from {first} (or Restart & Run All)"
-            ), f"re-derived by running {where} again"
+        if producer.repeated:
+            return self._repeated(name, producer)
         for source in sorted(producer.inputs):
-            later = self.log.bindings.get(source)
-            before, now = producer.tokens.get(source), self.log.tokens.get(source)
-            if later is not None and later > producer.count and before != now:
+            later = self.log.rebound(source, producer.count, at, producer.tokens.get(source))
+            if later is not None:
                 setter = self.log.by_count(later)
                 by = self.name(setter) if setter else f"In [{later}]"
                 return (
@@ -170,13 +162,33 @@ class Checker:
         for source, read in sorted(producer.inputs.items()):
             if read >= producer.count:
                 continue
-            _, upstream = self._finding(source, read, depth + 1)
+            _, upstream = self._finding(source, read, depth + 1, producer.count)
             if upstream:
                 return (
                     f"{name} comes from {where}, which used {source} ({upstream}): re-run "
                     f"{self._cell(producer)} once {source} is right"
                 ), f"computed from {source}, {upstream}"
         return "", ""
+
+    def _repeated(self, name: str, producer: Execution) -> tuple[str, str]:
+        """The producer ran its own code again on its own earlier result, which changed."""
+        where = self.name(producer)
+        again = self.log.by_count(producer.repeated.get(name, min(producer.repeated.values())))
+        since = f" (In [{again.count}])" if again else ""
+        changed = next(iter(sorted(producer.repeated)))
+        first = self._first_definition(changed, producer)
+        if name in producer.repeated:
+            message = (
+                f"{name} comes from {where}, which ran the same code again on its own earlier "
+                f"result{since}: {name} now depends on how many times that code ran; re-run "
+                f"from {first} (or Restart & Run All)"
+            )
+        else:
+            message = (
+                f"{name} comes from {where}, which ran the same code again on its own earlier "
+                f"{changed}{since}: re-run from {first} (or Restart & Run All)"
+            )
+        return message, f"re-derived by running {where} again"
 
     def _changed(self, ex: Execution) -> tuple[str, str]:
         """Edited or deleted after it ran (as far as the saved notebook shows)."""

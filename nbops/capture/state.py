@@ -17,6 +17,7 @@ the namespace's names; values are fingerprinted only in the re-run case above.
 from __future__ import annotations
 
 import ast
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,11 +86,20 @@ class StateLog:
         self.executions: list[Execution] = []
         self.bindings: dict[str, int] = {}  # name -> count of the execution that bound it
         self.tokens: dict[str, str] = {}  # name -> version of its value (see _token)
+        self.history: dict[str, list[tuple[int, str]]] = {}  # name -> (count, token) bound
         self.deleted_cells: set[str] = set()
         self.current: Execution | None = None
         self.since = time.time()
         self._ids: dict[str, int] = {}
         self._before: dict[str, str] = {}  # re-run inputs: their identity before the run
+
+    def rebound(self, name: str, after: int, before: float, token: str | None) -> int | None:
+        """The first execution between ``after`` and ``before`` (exclusive) that bound
+        ``name`` to another version than ``token``; None if none did."""
+        for count, version in self.history.get(name, []):
+            if after < count < before and version != token:
+                return count
+        return None
 
     def by_count(self, count: int) -> Execution | None:
         for ex in reversed(self.executions):
@@ -103,9 +113,9 @@ class StateLog:
         raw = getattr(manager, "input_hist_raw", None)
         if not isinstance(raw, list):
             return
-        for count, source in enumerate(raw[:-1]):  # the last one is the %load_ext running now
-            if not source or not source.strip():
-                continue
+        for count, source in enumerate(raw):
+            if not source or not source.strip() or "load_ext" in source:
+                continue  # the %load_ext nbops running now (or an earlier one) binds nothing
             ex = self._execution(count, source, None, None)
             ex.replayed = True
             for name in sorted(ex.reads & (ex.assigns | ex.changes)):
@@ -143,8 +153,7 @@ class StateLog:
         gone = (set(self._ids) - set(now)) | (ex.deletes - set(now))
         self._ids = now
         produced = ((ex.assigns | ex.changes) & set(now)) | rebound
-        self._check_rerun(ex)
-        self._bind(ex, produced, gone)
+        self._bind(ex, produced, gone, same=self._check_rerun(ex))
 
     def _execution(self, count: int, raw: str, cell_id: str | None, code: str | None) -> Execution:
         reads, assigns, changes, deletes = _effects(_python(self.shell, raw, code))
@@ -152,12 +161,20 @@ class StateLog:
         tokens = {name: self.tokens[name] for name in inputs if name in self.tokens}
         return Execution(count, raw, cell_id, reads, assigns, changes, deletes, inputs, tokens)
 
-    def _bind(self, ex: Execution, produced: set[str] | frozenset[str], gone: set[str]) -> None:
+    def _bind(
+        self,
+        ex: Execution,
+        produced: set[str] | frozenset[str],
+        gone: set[str],
+        same: set[str] | None = None,
+    ) -> None:
         ex.binds = frozenset(produced)
         ns = getattr(self.shell, "user_ns", {})
         for name in produced:
             self.bindings[name] = ex.count
-            self.tokens[name] = _token(ns[name], ex.count) if name in ns else f"#{ex.count}"
+            if name not in (same or ()) or name not in self.tokens:  # equal: same version
+                self.tokens[name] = _token(ns[name], ex.count) if name in ns else f"#{ex.count}"
+            self.history.setdefault(name, []).append((ex.count, self.tokens[name]))
         for name in gone:
             self.bindings.pop(name, None)
             self.tokens.pop(name, None)
@@ -177,12 +194,17 @@ class StateLog:
         producer = self.by_count(ex.inputs[name])
         return producer is not None and _same_code(producer.raw, ex.raw)
 
-    def _check_rerun(self, ex: Execution) -> None:
+    def _check_rerun(self, ex: Execution) -> set[str]:
+        """Mark the inputs a re-run changed (``repeated``); the names it left equal."""
         ns = getattr(self.shell, "user_ns", {})
+        same = set()
         for name, before in self._before.items():
             if name in ns and _identity(ns[name]) != before:
                 ex.repeated[name] = ex.inputs[name]
+            elif name in ns:
+                same.add(name)
         self._before = {}
+        return same
 
     def _snapshot(self) -> dict[str, int]:
         ns = getattr(self.shell, "user_ns", {})
@@ -200,6 +222,17 @@ def watch(shell: Any) -> StateLog:
     shell.events.register("post_run_cell", log.post_run)
     setattr(shell, SHELL_ATTR, log)
     return log
+
+
+def unwatch(shell: Any) -> None:
+    """Stop watching (``%unload_ext nbops``; tests)."""
+    log = log_of(shell)
+    if log is None:
+        return
+    for event, hook in (("pre_run_cell", log.pre_run), ("post_run_cell", log.post_run)):
+        with contextlib.suppress(ValueError):
+            shell.events.unregister(event, hook)
+    delattr(shell, SHELL_ATTR)
 
 
 def log_of(shell: Any) -> StateLog | None:
