@@ -248,3 +248,67 @@ def test_hidden_state_warning_names_the_variable_and_both_cells(project: Path) -
             "\n  flagged comes from cell 3 (In [4]), which used threshold (its cell was "
             "deleted): re-run cell 3 once threshold is right" in check
         ), check
+
+
+def test_a_promoted_step_reuses_the_cached_notebook_cell(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cell the notebook ran with ``--cache`` is not computed again by the first run of its
+    promoted step: same code, same inputs (loaded from the previous step), same key."""
+    import subprocess
+
+    import nbformat
+    import papermill
+
+    from nbops.cli import main
+
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    v4 = nbformat.v4
+    cells = [
+        v4.new_code_cell("%load_ext nbops"),
+        v4.new_code_cell("n_estimators = 30", metadata={"tags": ["parameters"]}),
+        v4.new_code_cell(
+            "from sklearn.datasets import load_wine\n"
+            "from sklearn.ensemble import RandomForestClassifier\n"
+            "from sklearn.model_selection import train_test_split",
+            metadata={"tags": ["setup"]},
+        ),
+        v4.new_code_cell(
+            "X, y = load_wine(return_X_y=True, as_frame=True)\n"
+            "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)",
+            metadata={"tags": ["step:prepare"]},
+        ),
+        v4.new_code_cell(
+            "%%track --cache\n"
+            "model = RandomForestClassifier(n_estimators, random_state=0).fit(X_train, y_train)\n"
+            "accuracy = model.score(X_test, y_test)\n"
+            "print('accuracy', accuracy)",
+            metadata={"tags": ["step:train"]},
+        ),
+    ]
+    nb = v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, project / "wine.ipynb")
+    papermill.execute_notebook(
+        str(project / "wine.ipynb"), str(project / "wine.ipynb"), cwd=str(project),
+        kernel_name="python3", progress_bar=False,
+    )  # fmt: skip
+    [summary] = [
+        "".join(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        for o in nbformat.read(project / "wine.ipynb", as_version=4).cells[4].outputs
+        if "nbops run" in str(o.get("data", {}).get("text/plain", ""))
+    ]
+    run_name = re.search(r"nbops run '(\w+)'", summary).group(1)
+
+    assert main(["promote", "wine.ipynb", "--check"]) == 0
+    out = capsys.readouterr().out
+    report = nbformat.read(project / "pipelines/wine/reports/02_train.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in report.cells for o in c.get("outputs", []))
+    assert f"nbops: cell 5 of the notebook: cached from run {run_name} (saved " in printed
+    assert "accuracy 0.9" in printed  # what the cell printed, replayed in the step's report
+    assert re.search(r"accuracy +\| 0\.9\d+ +\| 0\.9\d+ +\| yes", out), out
+    assert "notebook run " in out and "was clean: its kernel ran the cells in order" in out
