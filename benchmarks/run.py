@@ -37,6 +37,7 @@ MODULES = (
     "bench_pipeline",
     "bench_widgets",
     "bench_retrain",
+    "bench_cache",
 )
 
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import FunctionType, ModuleType
+from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
-from nbops.capture.scan import scan_cell
+from nbops.capture.scan import _names
 from nbops.capture.vocab import FIT_METHODS
 
 SHELL_ATTR = "_nbops_state"
@@ -68,6 +69,7 @@ class Execution:
     replayed: bool = False  # read back from IPython's history (code only)
     repeated: dict[str, int] = field(default_factory=dict)  # name -> the run it re-derived
     failed: bool = False
+    opaque: bool = False  # may bind names its code does not show (exec, magics, global ...)
 
     @property
     def first_line(self) -> str:
@@ -124,7 +126,6 @@ class StateLog:
                 if producer is not None and _same_code(producer.raw, source):
                     ex.repeated[name] = producer.count
             self._bind(ex, ex.assigns | ex.changes, ex.deletes)
-        self._ids = self._snapshot()
 
     def pre_run(self, info: Any) -> None:
         if getattr(info, "silent", False) or not getattr(info, "store_history", True):
@@ -138,6 +139,9 @@ class StateLog:
         code = getattr(info, "transformed_cell", None)
         ex = self._execution(count, info.raw_cell, getattr(info, "cell_id", None), code)
         ex.started = time.time()
+        ex.opaque = ex.opaque or self._calls_global_writer(ex)
+        if ex.opaque:
+            self._ids = self._snapshot()
         self.current = ex
         self._before = self._rerun_identities(ex)
 
@@ -148,18 +152,32 @@ class StateLog:
         ex.count = getattr(result, "execution_count", None) or ex.count
         ex.failed = getattr(result, "error_in_exec", None) is not None
         ex.ended = time.time()
-        now = self._snapshot()
-        rebound = {k for k, v in now.items() if self._ids.get(k) != v}
-        gone = (set(self._ids) - set(now)) | (ex.deletes - set(now))
-        self._ids = now
-        produced = ((ex.assigns | ex.changes) & set(now)) | rebound
+        ns = getattr(self.shell, "user_ns", {})
+        produced = {name for name in ex.assigns | ex.changes if name in ns}
+        gone = {name for name in ex.deletes if name not in ns}
+        if ex.opaque:  # what its code does not show: every name whose object changed
+            now = self._snapshot()
+            produced |= {k for k, v in now.items() if self._ids.get(k) != v}
+            gone |= set(self._ids) - set(now)
+            self._ids = {}
         self._bind(ex, produced, gone, same=self._check_rerun(ex))
 
     def _execution(self, count: int, raw: str, cell_id: str | None, code: str | None) -> Execution:
-        reads, assigns, changes, deletes = _effects(_python(self.shell, raw, code))
+        reads, assigns, changes, deletes, opaque = _effects(_python(self.shell, raw, code))
         inputs = {name: self.bindings[name] for name in reads if name in self.bindings}
         tokens = {name: self.tokens[name] for name in inputs if name in self.tokens}
-        return Execution(count, raw, cell_id, reads, assigns, changes, deletes, inputs, tokens)
+        ex = Execution(count, raw, cell_id, reads, assigns, changes, deletes, inputs, tokens)
+        ex.opaque = opaque
+        return ex
+
+    def _calls_global_writer(self, ex: Execution) -> bool:
+        """Does the cell read a notebook function that assigns globals (``global x``)?"""
+        ns = getattr(self.shell, "user_ns", {})
+        for name in ex.reads:
+            code = getattr(ns.get(name), "__code__", None)
+            if isinstance(code, CodeType) and _stores_globals(code):
+                return True
+        return False
 
     def _bind(
         self,
@@ -240,46 +258,61 @@ def log_of(shell: Any) -> StateLog | None:
     return log if isinstance(log, StateLog) else None
 
 
-def _python(shell: Any, raw: str, code: str | None) -> str:
-    """The cell as Python; a cell magic that runs Python (``%%track``) stands for its body."""
+def _python(shell: Any, raw: str, code: str | None) -> ast.Module | None:
+    """The cell as parsed Python; a cell magic that runs Python (``%%track``) stands for its
+    body. None when it does not parse."""
     if code is None:
         try:
             code = shell.transform_cell(raw) if shell is not None else raw
         except Exception:
-            return ""
+            return None
     try:
         tree = ast.parse(code)
     except SyntaxError:
-        return ""
+        return None
     body = tree.body
-    if len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Call):
+    magic = ".run_cell_magic(" in code[:200]
+    if magic and len(body) == 1 and isinstance(body[0], ast.Expr):
         call = body[0].value
-        func = call.func
-        args = [a.value if isinstance(a, ast.Constant) else None for a in call.args]
-        is_magic = isinstance(func, ast.Attribute) and func.attr == "run_cell_magic"
-        if is_magic and len(args) == 3 and args[0] in _BODY_MAGICS and isinstance(args[2], str):
-            return _python(shell, args[2], None)
-    return code
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+            args = [a.value if isinstance(a, ast.Constant) else None for a in call.args]
+            is_body = call.func.attr == "run_cell_magic" and len(args) == 3
+            if is_body and args[0] in _BODY_MAGICS and isinstance(args[2], str):
+                return _python(shell, args[2], None)
+    return tree
 
 
-def _effects(code: str) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
-    """(reads, assigns, in-place changes, deletes) of a cell's top-level code."""
-    scan = scan_cell(code)
+_NONE: frozenset[str] = frozenset()
+# Calls that may bind names the cell's code does not show.
+_OPAQUE_CALLS = frozenset(
+    {"get_ipython", "exec", "eval", "globals", "vars", "setattr", "__import__"}
+)
+
+
+def _effects(
+    tree: ast.Module | None,
+) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str], bool]:
+    """(reads, assigns, in-place changes, deletes, opaque) of a cell's top-level code; opaque:
+    it may bind names its code does not show (a magic, exec, ``global``, ``import *``)."""
+    if tree is None:
+        return _NONE, _NONE, _NONE, _NONE, True
+    reads: set[str] = set()
+    stored: set[str] = set()
+    for stmt in tree.body:  # as nbops.capture.scan reads a cell: names read before bound
+        read, bound = _names(stmt)
+        reads |= read - stored
+        stored |= bound
     changes: set[str] = set()
     deletes: set[str] = set()
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return frozenset(), frozenset(), frozenset(), frozenset()
+    opaque = False
     for node in ast.walk(tree):
+        opaque = opaque or _is_opaque(node)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             receiver = node.func.value
             inplace = any(k.arg == "inplace" for k in node.keywords)
             if isinstance(receiver, ast.Name) and (node.func.attr in MUTATORS or inplace):
                 changes.add(receiver.id)
-        elif isinstance(node, ast.Attribute | ast.Subscript) and isinstance(
-            node.ctx, ast.Store | ast.Del
-        ):
+        elif isinstance(node, ast.Attribute | ast.Subscript) and not isinstance(node.ctx, ast.Load):
             base = node.value
             while isinstance(base, ast.Attribute | ast.Subscript):
                 base = base.value
@@ -287,8 +320,37 @@ def _effects(code: str) -> tuple[frozenset[str], frozenset[str], frozenset[str],
                 changes.add(base.id)
         elif isinstance(node, ast.Delete):
             deletes |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-    reads = frozenset(scan.free - _SKIP)
-    return reads, frozenset(scan.stored), frozenset(changes - scan.stored), frozenset(deletes)
+    return (
+        frozenset(reads - _SKIP),
+        frozenset(stored),
+        frozenset(changes - stored),
+        frozenset(deletes),
+        opaque,
+    )
+
+
+def _is_opaque(node: ast.AST) -> bool:
+    """A statement or call that may bind names the code does not show."""
+    if isinstance(node, ast.Global):
+        return True
+    if isinstance(node, ast.ImportFrom):
+        return any(alias.name == "*" for alias in node.names)
+    if isinstance(node, ast.Call):
+        func = node.func
+        while isinstance(func, ast.Attribute | ast.Call):  # get_ipython().run_line_magic(...)
+            func = func.value if isinstance(func, ast.Attribute) else func.func
+        return isinstance(func, ast.Name) and func.id in _OPAQUE_CALLS
+    return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _stores_globals(code: CodeType) -> bool:
+    """Whether a function (or code nested in it) assigns a global (``global x; x = ...``)."""
+    import dis
+
+    if any(i.opname in ("STORE_GLOBAL", "DELETE_GLOBAL") for i in dis.get_instructions(code)):
+        return True
+    return any(isinstance(c, CodeType) and _stores_globals(c) for c in code.co_consts)
 
 
 def _token(value: Any, count: int) -> str:

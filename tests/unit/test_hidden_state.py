@@ -199,3 +199,11 @@ def _info(shell: Any, raw: str) -> Any:
 
     shell.execution_count += 1  # as run_cell does before the event
     return ExecutionInfo(raw, True, False, True, None, None, transformed_cell=raw)
+
+
+def test_names_bound_where_the_code_does_not_show_them(sh: Any) -> None:
+    log = watch(sh)
+    run(sh, "def reset():\n    global level\n    level = 0", "exec('hidden = 1')", "reset()")
+    assert log.bindings["hidden"] == 2 and log.bindings["level"] == 3
+    run(sh, "x = 1", "del x")
+    assert "x" not in log.bindings
