@@ -28,6 +28,7 @@ RANDOM = "reads the global random state"
 SEEDS = "sets the global random state (which later cells read)"
 CLOCK = "reads the clock"
 NETWORK = "reads from the network"
+DATABASE = "reads a database (whose content is not in the key)"
 STATE = "changes global state"
 INPUT = "asks for input"
 IPYTHON = "runs IPython magics or shell commands"
@@ -74,8 +75,9 @@ HAZARDS: tuple[tuple[str, str], ...] = (
     ("sklearn.datasets.*fetch_*", NETWORK),
     ("datasets.*load_dataset", NETWORK),
     ("openml.*", NETWORK),
-    ("pandas.*read_sql*", NETWORK),
-    ("sqlalchemy.*", NETWORK),
+    ("pandas.*read_sql*", DATABASE),
+    ("sqlalchemy.*", DATABASE),
+    ("sqlite3.*", DATABASE),
     ("pandas.*set_option", STATE),
     ("pandas.*reset_option", STATE),
     ("matplotlib.use", STATE),

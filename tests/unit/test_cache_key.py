@@ -221,3 +221,13 @@ def test_files_outside_the_project_are_hazards(project: Path, tmp_path_factory: 
     )
     assert [h.reason for h in result.hazards] == [OUTSIDE, OUTSIDE]
     assert result.files == {}
+
+
+def test_the_cache_page_lists_every_hazard_of_the_code() -> None:
+    from nbops.cache.hazards import HAZARDS
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "cache.md").read_text()
+    for pattern, reason in HAZARDS:
+        if pattern.startswith(("numpy.random.", "random.")) and reason == RANDOM:
+            continue  # the draws: listed as `numpy.random.<draw>`, `random.<draw>`
+        assert f"`{pattern}`" in page, pattern
