@@ -37,6 +37,11 @@ class Issue:
     variable: str
     message: str
 
+    @property
+    def derived(self) -> bool:
+        """Computed from a value that is itself the problem (listed after the causes)."""
+        return ", which used " in self.message
+
 
 @dataclass
 class Report:
@@ -95,6 +100,7 @@ class Checker:
             )
             if problem:
                 report.issues.append(Issue(name, problem + self._then(current)))
+        report.issues.sort(key=lambda issue: issue.derived)
         return report
 
     def for_kernel(self) -> Report:
@@ -104,6 +110,7 @@ class Checker:
             problem = self._problem(name, count, 0)
             if problem:
                 report.issues.append(Issue(name, problem))
+        report.issues.sort(key=lambda issue: issue.derived)
         return report
 
     def _report(self) -> Report:
@@ -148,9 +155,10 @@ class Checker:
         changed, short = self._changed(producer)
         if changed:
             return f"{name} comes from {where}, {changed}", short
-        if producer.repeated:
+        used = producer.inputs_of(name)
+        if name in producer.repeated or set(producer.repeated) & set(used):
             return self._repeated(name, producer)
-        for source in sorted(producer.inputs):
+        for source in sorted(used):
             later = self.log.rebound(source, producer.count, at, producer.tokens.get(source))
             if later is not None:
                 setter = self.log.by_count(later)
@@ -159,7 +167,7 @@ class Checker:
                     f"{name} comes from {where}, computed from {source} before {by} set "
                     f"{source} again: re-run {self._cell(producer)}"
                 ), f"computed before {source} was set again"
-        for source, read in sorted(producer.inputs.items()):
+        for source, read in sorted(used.items()):
             if read >= producer.count:
                 continue
             _, upstream = self._finding(source, read, depth + 1, producer.count)
@@ -171,24 +179,30 @@ class Checker:
         return "", ""
 
     def _repeated(self, name: str, producer: Execution) -> tuple[str, str]:
-        """The producer ran its own code again on its own earlier result, which changed."""
+        """The producer ran code on the result of an earlier run of the same code, and the
+        value changed (a re-run of one cell, or a copy of a cell below it)."""
         where = self.name(producer)
-        again = self.log.by_count(producer.repeated.get(name, min(producer.repeated.values())))
-        since = f" (In [{again.count}])" if again else ""
-        changed = next(iter(sorted(producer.repeated)))
+        used = producer.inputs_of(name)
+        changed = next(iter(sorted(set(producer.repeated) & set(used) or producer.repeated)))
         first = self._first_definition(changed, producer)
-        if name in producer.repeated:
+        earlier = self.log.by_count(producer.repeated[changed])
+        same_cell = earlier is None or self.cells.get(earlier.count) == self.cells.get(
+            producer.count
+        )
+        if same_cell:
+            since = f" (In [{earlier.count}])" if earlier else ""
+            how = f"which ran again on its own earlier result{since}"
+        else:
+            how = f"which ran the code of {self.name(earlier)} again, on that cell's result"
+        restart = f"re-run from {first} (or Restart & Run All)"
+        if name == changed:
             message = (
-                f"{name} comes from {where}, which ran the same code again on its own earlier "
-                f"result{since}: {name} now depends on how many times that code ran; re-run "
-                f"from {first} (or Restart & Run All)"
+                f"{name} comes from {where}, {how}: {name} now depends on how many times that "
+                f"code ran; {restart}"
             )
         else:
-            message = (
-                f"{name} comes from {where}, which ran the same code again on its own earlier "
-                f"{changed}{since}: re-run from {first} (or Restart & Run All)"
-            )
-        return message, f"re-derived by running {where} again"
+            message = f"{name} comes from {where}, {how} (computed from {changed}): {restart}"
+        return message, f"re-derived by running that code again in {where}"
 
     def _changed(self, ex: Execution) -> tuple[str, str]:
         """Edited or deleted after it ran (as far as the saved notebook shows)."""

@@ -70,6 +70,14 @@ class Execution:
     repeated: dict[str, int] = field(default_factory=dict)  # name -> the run it re-derived
     failed: bool = False
     opaque: bool = False  # may bind names its code does not show (exec, magics, global ...)
+    deps: dict[str, frozenset[str]] = field(default_factory=dict)  # name -> inputs it used
+
+    def inputs_of(self, name: str) -> dict[str, int]:
+        """The inputs the value of ``name`` was computed from (all, when unknown)."""
+        used = self.deps.get(name)
+        if used is None:
+            return self.inputs
+        return {k: v for k, v in self.inputs.items() if k in used}
 
     @property
     def first_line(self) -> str:
@@ -163,11 +171,11 @@ class StateLog:
         self._bind(ex, produced, gone, same=self._check_rerun(ex))
 
     def _execution(self, count: int, raw: str, cell_id: str | None, code: str | None) -> Execution:
-        reads, assigns, changes, deletes, opaque = _effects(_python(self.shell, raw, code))
-        inputs = {name: self.bindings[name] for name in reads if name in self.bindings}
+        fx = _effects(_python(self.shell, raw, code))
+        inputs = {name: self.bindings[name] for name in fx.reads if name in self.bindings}
         tokens = {name: self.tokens[name] for name in inputs if name in self.tokens}
-        ex = Execution(count, raw, cell_id, reads, assigns, changes, deletes, inputs, tokens)
-        ex.opaque = opaque
+        ex = Execution(count, raw, cell_id, fx.reads, fx.assigns, fx.changes, fx.deletes)
+        ex.inputs, ex.tokens, ex.opaque, ex.deps = inputs, tokens, fx.opaque, fx.deps
         return ex
 
     def _calls_global_writer(self, ex: Execution) -> bool:
@@ -289,23 +297,59 @@ _OPAQUE_CALLS = frozenset(
 )
 
 
-def _effects(
-    tree: ast.Module | None,
-) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str], bool]:
-    """(reads, assigns, in-place changes, deletes, opaque) of a cell's top-level code; opaque:
-    it may bind names its code does not show (a magic, exec, ``global``, ``import *``)."""
+@dataclass
+class Effects:
+    """What a cell's top-level code reads and binds, and what each bound name was computed
+    from (``deps``: the names read from outside the cell, through the cell's own variables)."""
+
+    reads: frozenset[str] = _NONE
+    assigns: frozenset[str] = _NONE
+    changes: frozenset[str] = _NONE  # changed in place (model.fit, df["x"] = ...)
+    deletes: frozenset[str] = _NONE
+    opaque: bool = True  # it may bind names its code does not show
+    deps: dict[str, frozenset[str]] = field(default_factory=dict)
+
+
+def _effects(tree: ast.Module | None) -> Effects:
+    """The effects of a cell's code, statement by statement (as nbops.capture.scan reads a
+    cell: names read before the cell binds them are its reads)."""
     if tree is None:
-        return _NONE, _NONE, _NONE, _NONE, True
+        return Effects()
     reads: set[str] = set()
     stored: set[str] = set()
-    for stmt in tree.body:  # as nbops.capture.scan reads a cell: names read before bound
+    changes: set[str] = set()
+    deletes: set[str] = set()
+    deps: dict[str, set[str]] = {}
+    opaque = False
+    for stmt in tree.body:
         read, bound = _names(stmt)
         reads |= read - stored
+        outside = set().union(*(deps.get(n, {n}) if n in stored else {n} for n in read))
+        changed, deleted, hidden = _statement_changes(stmt)
+        opaque = opaque or hidden
+        for name in bound:
+            deps[name] = set(outside)
+        for name in changed:
+            deps.setdefault(name, {name}).update(outside)
         stored |= bound
+        changes |= changed
+        deletes |= deleted
+    return Effects(
+        frozenset(reads - _SKIP),
+        frozenset(stored),
+        frozenset(changes - stored),
+        frozenset(deletes),
+        opaque,
+        {name: frozenset(d - _SKIP) for name, d in deps.items()},
+    )
+
+
+def _statement_changes(stmt: ast.stmt) -> tuple[set[str], set[str], bool]:
+    """(names changed in place, names deleted, whether it may bind names it does not show)."""
     changes: set[str] = set()
     deletes: set[str] = set()
     opaque = False
-    for node in ast.walk(tree):
+    for node in ast.walk(stmt):
         opaque = opaque or _is_opaque(node)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             receiver = node.func.value
@@ -320,13 +364,7 @@ def _effects(
                 changes.add(base.id)
         elif isinstance(node, ast.Delete):
             deletes |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-    return (
-        frozenset(reads - _SKIP),
-        frozenset(stored),
-        frozenset(changes - stored),
-        frozenset(deletes),
-        opaque,
-    )
+    return changes, deletes, opaque
 
 
 def _is_opaque(node: ast.AST) -> bool:

@@ -73,13 +73,12 @@ def test_a_cell_run_again_on_its_own_result_is_named_with_where_to_restart(
     report = kernel_report(log, path)
     assert [i.variable for i in report.issues] == ["X", "keep", "score"]
     assert report.issues[0].message == (
-        "X comes from cell 3 (In [4]), which ran the same code again on its own earlier result "
-        "(In [2]): X now depends on how many times that code ran; re-run from cell 2 (or "
-        "Restart & Run All)"
+        "X comes from cell 3 (In [4]), which ran again on its own earlier result (In [2]): X "
+        "now depends on how many times that code ran; re-run from cell 2 (or Restart & Run All)"
     )
     assert report.issues[1].message == (
-        "keep comes from cell 3 (In [4]), which ran the same code again on its own earlier X "
-        "(In [2]): re-run from cell 2 (or Restart & Run All)"
+        "keep comes from cell 3 (In [4]), which ran again on its own earlier result (In [2]) "
+        "(computed from X): re-run from cell 2 (or Restart & Run All)"
     )
     assert report.issues[2].message.startswith("score comes from cell 4 (In [3]), computed from X")
     assert report.order == ["cell 3 (In [4]) ran after cell 4 (In [3])"]
@@ -95,8 +94,8 @@ def test_a_copy_of_a_cell_applied_again_is_flagged_too(sh: Any, project: Path) -
     assert report.order == []
     [issue] = [i for i in report.issues if i.variable == "X"]
     assert issue.message.startswith(
-        "X comes from cell 5 (In [4]), which ran the same code again on its own earlier result "
-        "(In [2])"
+        "X comes from cell 5 (In [4]), which ran the code of cell 3 (In [2]) again, on that "
+        "cell's result: X now depends on how many times that code ran; re-run from cell 2"
     )
 
 
@@ -207,3 +206,12 @@ def test_names_bound_where_the_code_does_not_show_them(sh: Any) -> None:
     assert log.bindings["hidden"] == 2 and log.bindings["level"] == 3
     run(sh, "x = 1", "del x")
     assert "x" not in log.bindings
+
+
+def test_only_what_was_computed_from_a_bad_value_is_flagged(sh: Any, project: Path) -> None:
+    train = "C = 0.1\nfit = X.sum() * C\nlabel = 'model'"
+    path = save(project / "nb.ipynb", LOAD, TRIM, train)
+    log = watch(sh)
+    run(sh, LOAD, TRIM, TRIM, train)
+    flagged = {issue.variable for issue in kernel_report(log, path).issues}
+    assert flagged == {"X", "keep", "fit"}  # not C or label: the cell computed them from nothing
