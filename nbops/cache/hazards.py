@@ -124,13 +124,14 @@ def scan_code(
     """The hazards of one parsed piece of code; ``where`` prefixes line numbers (``f() line``
     for a function's body)."""
     hazards: list[Hazard] = []
+    aliases = imports(tree)  # `import numpy as np` in the cell itself: np is numpy
     shells = _ipython_calls(tree)  # `!ls` became get_ipython().system('ls'): show all of it
     for node in ast.walk(tree):
         line = f"{where} {getattr(node, 'lineno', 0)}"
         if id(node) in shells:
             hazards.append(Hazard(line, _shown(node, source), IPYTHON))
         elif isinstance(node, ast.Call) and not _is_get_ipython(node):
-            reason = call_hazard(node, ns)
+            reason = call_hazard(node, ns, aliases)
             if reason:
                 hazards.append(Hazard(line, _shown(node, source), reason))
         elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete):
@@ -237,11 +238,32 @@ def classify(name: str) -> str:
     return ""
 
 
-def call_hazard(node: ast.Call, ns: Mapping[str, Any]) -> str:
+def imports(tree: ast.AST) -> dict[str, str]:
+    """Names the code's own imports bind -> the module path they stand for."""
+    found: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                name = alias.asname or alias.name.partition(".")[0]
+                found[name] = alias.name if alias.asname else name
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    found[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return found
+
+
+def call_hazard(
+    node: ast.Call, ns: Mapping[str, Any], aliases: dict[str, str] | None = None
+) -> str:
     """What one call does to the cache ("" when nothing)."""
     callee = dotted(node.func)
     if not callee:
         return ""
+    head, _, rest = callee.partition(".")
+    if aliases and head in aliases:  # imported by the code itself: not in the namespace yet
+        callee = ".".join(filter(None, (aliases[head], rest)))
+        ns = {k: v for k, v in ns.items() if k != head}
     keywords = {k.arg for k in node.keywords if k.arg}
     short = callee.rpartition(".")[2]
     reason = classify(qualified(callee, ns)) or classify(callee)

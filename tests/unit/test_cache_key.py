@@ -231,3 +231,12 @@ def test_the_cache_page_lists_every_hazard_of_the_code() -> None:
         if pattern.startswith(("numpy.random.", "random.")) and reason == RANDOM:
             continue  # the draws: listed as `numpy.random.<draw>`, `random.<draw>`
         assert f"`{pattern}`" in page, pattern
+
+
+def test_a_module_the_cell_imports_itself_is_resolved_too() -> None:
+    code = "import numpy as np\nfrom datetime import datetime\nnoise = np.random.rand(3)\nnow = datetime.now()"
+    found = [str(h) for h in scan_code(ast.parse(code), code, {})]
+    assert found == [
+        "line 3: np.random.rand(3) reads the global random state",
+        "line 4: datetime.now() reads the clock",
+    ]
