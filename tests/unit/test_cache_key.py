@@ -131,7 +131,8 @@ HAZARDS = {
     "np.random.seed(1)": SEEDS,
     "train_test_split(frame)": f"without random_state {RANDOM}",
     "frame.sample(5)": f"without random_state {RANDOM}",
-    "np.random.default_rng()": "makes a generator without a seed (a new random stream on every run)",
+    "np.random.default_rng()": "makes a generator without a seed (a new random stream on "
+    "every run)",
     "time.perf_counter()": CLOCK,
     "datetime.now()": CLOCK,
     "pd.Timestamp.now()": CLOCK,
@@ -234,7 +235,10 @@ def test_the_cache_page_lists_every_hazard_of_the_code() -> None:
 
 
 def test_a_module_the_cell_imports_itself_is_resolved_too() -> None:
-    code = "import numpy as np\nfrom datetime import datetime\nnoise = np.random.rand(3)\nnow = datetime.now()"
+    code = (
+        "import numpy as np\nfrom datetime import datetime\n"
+        "noise = np.random.rand(3)\nnow = datetime.now()"
+    )
     found = [str(h) for h in scan_code(ast.parse(code), code, {})]
     assert found == [
         "line 3: np.random.rand(3) reads the global random state",
