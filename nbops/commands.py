@@ -356,7 +356,7 @@ def promote_text(result: PromoteResult) -> str:
         lines.append(f"  {step.name}: params {', '.join(step.params) or '-'}; loads {loads}")
     changed = len(result.written) + len(result.removed)
     lines.append(f"files: {changed} written/removed, {len(result.unchanged)} unchanged")
-    lines += [f"note: {note}" for note in result.notes]
+    lines += [n if n.startswith("warning:") else f"note: {n}" for n in result.notes]
     lines.append(f"run it: nbops run {result.out_dir}")
     return "\n".join(lines)
 

@@ -147,8 +147,13 @@ class CellCache:
         recorder = out.Recorder(self.shell)
         self.record.tags[TAG] = "ran"
         started = time.perf_counter()
-        with recorder:
-            result = execute()  # the cell's exceptions propagate: nothing is stored
+        try:
+            with recorder:
+                result = execute()
+        except BaseException as exc:  # the cell's exception reaches the user unchanged
+            self.note = f"ran, not cached: it raised {type(exc).__name__}"
+            self._tag_note()
+            raise
         seconds = time.perf_counter() - started
         try:
             self._store(key, scan, before, recorder, result, seconds)
@@ -305,4 +310,6 @@ def _mutated(ns: Mapping[str, Any], key: CellKey, before: Mapping[str, int]) -> 
 
 
 def _mb(size: int | float) -> str:
-    return f"{size / 2**20:.1f} MB" if size >= 2**20 / 10 else f"{size / 1024:.0f} KB"
+    if size >= 2**20 / 10:
+        return f"{size / 2**20:.1f} MB"
+    return f"{size / 1024:.0f} KB" if size >= 1024 else f"{int(size)} bytes"

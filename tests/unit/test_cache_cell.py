@@ -156,3 +156,13 @@ def test_cache_ls_and_clear_on_the_command_line(
     assert "removed 1 entry" in capsys.readouterr().out
     assert main(["cache", "clear", "ffff"]) == 0
     assert "no cache entry has a key starting with ffff" in capsys.readouterr().out
+
+
+def test_a_raising_cell_stores_nothing_and_says_so(
+    sh: Any, capsys: pytest.CaptureFixture[str], config: Config
+) -> None:
+    result = sh.run_cell("%%track --cache\nhalf = 1\nraise ValueError('no data')")
+    out = capsys.readouterr().out
+    assert isinstance(result.error_in_exec, ValueError)
+    assert "  cache: ran, not cached: it raised ValueError" in out
+    assert CacheStore(config.cache_dir, 2**30).entries() == []

@@ -215,3 +215,17 @@ def test_only_what_was_computed_from_a_bad_value_is_flagged(sh: Any, project: Pa
     run(sh, LOAD, TRIM, TRIM, train)
     flagged = {issue.variable for issue in kernel_report(log, path).issues}
     assert flagged == {"X", "keep", "fit"}  # not C or label: the cell computed them from nothing
+
+
+def test_nbops_promote_prints_the_out_of_order_warning(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nbops.cli import main
+
+    save(project / "nb.ipynb", "n = 3", "total = n * 2", "print(total)", counts=[1, 4, 2])
+    assert main(["promote", "nb.ipynb"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "\nwarning: the notebook's saved outputs come from an out-of-order execution: "
+        "cell 3 (In [4]) ran after cell 4 (In [2]). The pipeline runs the cells top to bottom"
+    ) in out
