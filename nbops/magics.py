@@ -157,7 +157,7 @@ class NbopsMagics(Magics):
     @line_magic
     def nbops(self, line: str) -> Any:
         """``%nbops wait | sync | runs [EXPERIMENT] | show RUN | diff RUN_A RUN_B | config |
-        promotion MODEL | level [PATH]``."""
+        promotion MODEL | level [PATH] | check | cache ls|clear [KEY...]``."""
         from nbops import commands
 
         words = shlex.split(line)

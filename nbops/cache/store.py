@@ -44,8 +44,11 @@ class Entry:
 
     @property
     def run(self) -> str:
-        """The run that made it, as the summary names it."""
-        return str(self.manifest.get("run") or self.manifest.get("record_id", "")[:8])
+        """The run that made it, as the summary names it: its name, and its record id when
+        the name is not that id's prefix (``forest (1a2b3c4d)``)."""
+        record = str(self.manifest.get("record_id", ""))[:8]
+        name = str(self.manifest.get("run") or record)
+        return name if name == record or not record else f"{name} ({record})"
 
 
 class CacheStore:
