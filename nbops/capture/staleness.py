@@ -26,6 +26,7 @@ from nbops.notebook.order import SavedCell, SavedNotebook, saved_notebook
 from nbops.record import RunRecord
 
 MAX_DEPTH = 4  # how far up a chain of stale values the check walks
+MAX_ORDER_LINES = 20  # executions out of order that %nbops check lists one by one
 DELETED = (
     "a cell deleted after it ran: Restart & Run All would not define it; put that code back "
     "in a cell above this one"
@@ -105,7 +106,7 @@ class Checker:
 
     def for_kernel(self) -> Report:
         """Every variable the kernel holds (``%nbops check``)."""
-        report = self._report()
+        report = self._report(limit=MAX_ORDER_LINES)
         for name, count in sorted(self.log.bindings.items()):
             problem = self._problem(name, count, 0)
             if problem:
@@ -113,9 +114,9 @@ class Checker:
         report.issues.sort(key=lambda issue: issue.derived)
         return report
 
-    def _report(self) -> Report:
+    def _report(self, limit: int = 1) -> Report:
         report = Report(notebook=self.notebook.path if self.notebook else None)
-        report.order = self._order()
+        report.order = self._order(limit)
         report.unplaced = sum(1 for ex in self.log.executions if ex.count not in self.cells)
         return report
 
@@ -243,19 +244,24 @@ class Checker:
         cell = self.cells.get(ex.count)
         return f"cell {cell.number}" if cell else f"the cell of In [{ex.count}]"
 
-    def _order(self) -> list[str]:
-        """Executions that ran after a cell below them."""
-        problems = []
+    def _order(self, limit: int | None = None) -> list[str]:
+        """Executions that ran after a cell below them (the first ``limit`` of them, and a
+        last line counting the others)."""
+        found: list[tuple[Execution, Execution]] = []
         highest: tuple[int, Execution] | None = None
         for ex in self.log.executions:
             cell = self.cells.get(ex.count)
             if cell is None:
                 continue
             if highest is not None and cell.number < highest[0]:
-                problems.append(f"{self.name(ex)} ran after {self.name(highest[1])}")
+                found.append((ex, highest[1]))
             if highest is None or cell.number > highest[0]:
                 highest = (cell.number, ex)
-        return problems
+        shown = found if limit is None else found[:limit]
+        lines = [f"{self.name(ex)} ran after {self.name(above)}" for ex, above in shown]
+        if len(found) > len(shown):
+            lines.append(f"and {len(found) - len(shown)} more execution(s) out of order")
+        return lines
 
     def _last_number(self) -> int:
         return max((c.number for c in self.cells.values()), default=0)
@@ -280,7 +286,7 @@ def _locate(ex: Execution, notebook: SavedNotebook, after: int) -> SavedCell | N
     by_id = notebook.with_id(ex.cell_id)
     if by_id is not None:
         return by_id
-    same = [c for c in notebook.cells if c.source.strip() == ex.raw.strip()]
+    same = notebook.by_source.get(ex.raw.strip(), [])
     return next((c for c in same if c.number > after), same[0] if same else None)
 
 

@@ -9,6 +9,7 @@ kernel, under a tracked cell.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -42,6 +43,14 @@ class SavedNotebook:
     @property
     def has_ids(self) -> bool:
         return any(c.cell_id for c in self.cells)
+
+    @functools.cached_property
+    def by_source(self) -> dict[str, list[SavedCell]]:
+        """Cells by their source (stripped), in order: where an execution of that code ran."""
+        found: dict[str, list[SavedCell]] = {}
+        for cell in self.cells:
+            found.setdefault(cell.source.strip(), []).append(cell)
+        return found
 
 
 def saved_notebook(path: str | os.PathLike[str] | None) -> SavedNotebook | None:
