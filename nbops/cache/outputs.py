@@ -30,7 +30,7 @@ from typing import Any
 
 from nbops.cache.identity import from_notebook
 from nbops.filehash import fingerprint_file
-from nbops.fingerprint import fingerprint, is_data
+from nbops.fingerprint import fingerprint
 from nbops.pipeline import serializers
 
 LOSSY = frozenset({"parquet", "npy"})  # formats checked by reading back
@@ -256,13 +256,6 @@ def apply(ns: MutableMapping[str, Any], values: Mapping[str, Any], deleted: list
     ns.update(values)
     for name in deleted:
         ns.pop(name, None)
-
-
-def same_content(a: Any, b: Any) -> bool:
-    """For tests and checks: data by fingerprint, anything else by equality."""
-    if is_data(a) or is_data(b):
-        return fingerprint(a) == fingerprint(b)
-    return bool(a == b)
 
 
 def _open_figures() -> set[int]:

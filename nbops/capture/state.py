@@ -20,7 +20,6 @@ import ast
 import contextlib
 import functools
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
@@ -210,10 +209,8 @@ class StateLog:
         """Inputs this cell's own code produced on an earlier run: their identity now, to see
         after the run whether running the code again changed them."""
         ns = getattr(self.shell, "user_ns", {})
-        names = [n for n, c in ex.inputs.items() if n in ex.assigns | ex.changes and n in ns]
-        names = [
-            n for n in names if _same_code(getattr(self.by_count(ex.inputs[n]), "raw", ""), ex.raw)
-        ]
+        names = [n for n in ex.inputs if n in ex.assigns | ex.changes and n in ns]
+        names = [n for n in names if self._same_producer(ex, n)]
         return {n: identity for n in names if (identity := _identity(ns[n])) is not None}
 
     def _same_producer(self, ex: Execution, name: str) -> bool:
@@ -420,7 +417,3 @@ def _identity(value: Any) -> str | None:
         return Identities({"v": value}).of_name("v")
     except Exception:
         return None
-
-
-def names_in(ns: Mapping[str, Any]) -> list[str]:
-    return [k for k in ns if not k.startswith("_") and k not in _SKIP]
