@@ -2,51 +2,32 @@
 (:mod:`nbops.capture.staleness`) is judged from.
 
 ``%load_ext nbops`` registers two IPython events (unless ``[tool.nbops] state_check = false``,
-which registers nothing): before a cell runs, what it reads (AST) and which execution produced
-each of those values; after it, what it bound (assignments, ``del``, in-place changes such as
-``model.fit(...)`` or ``df["x"] = ...``, and any name whose object changed). Executions the
+which registers nothing): before a cell runs, what it reads (:mod:`nbops.capture.effects`) and
+which execution produced each of those values; after it, what it bound (assignments, ``del``,
+in-place changes such as ``model.fit(...)``, and for a cell whose code hides what it binds,
+any name whose object changed). Executions the
 kernel ran before the extension was loaded are read back from IPython's history (by their
 code only). The cell's identity is the front end's cell id when it sends one (JupyterLab,
 Notebook 7), else its source. A cell that reads a value its own code produced on an earlier
 run is checked after it runs: if the value changed, re-running that code changes it again.
 
-Cost per cell: one parse of its code (usually already transformed by IPython) and one pass over
-the namespace's names; values are fingerprinted only in the re-run case above.
+Cost per cell: one parse of its code (already transformed by IPython); the namespace is scanned
+only for cells whose code hides what they bind, values are fingerprinted only when a cell re-runs
+on its own result (about 0.1 ms a cell: C4 in docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import functools
 import time
 from dataclasses import dataclass, field
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
-from nbops.capture.scan import _names
-from nbops.capture.vocab import FIT_METHODS
+from nbops.capture.effects import SKIP, effects, parse_cell, stores_globals
 
 SHELL_ATTR = "_nbops_state"
-# Methods that change their receiver in place (besides any call with inplace=True).
-MUTATORS = FIT_METHODS | {
-    "append",
-    "extend",
-    "insert",
-    "update",
-    "pop",
-    "popitem",
-    "remove",
-    "clear",
-    "sort",
-    "reverse",
-    "add",
-    "discard",
-    "setdefault",
-    "set_params",
-}
-_BODY_MAGICS = frozenset({"track", "time", "capture", "nbops_cache"})  # cell magics running Python
-_SKIP = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
+_SKIP = SKIP
 
 
 @dataclass
@@ -170,7 +151,7 @@ class StateLog:
         self._bind(ex, produced, gone, same=self._check_rerun(ex))
 
     def _execution(self, count: int, raw: str, cell_id: str | None, code: str | None) -> Execution:
-        fx = _effects(_python(self.shell, raw, code))
+        fx = effects(parse_cell(self.shell, raw, code))
         inputs = {name: self.bindings[name] for name in fx.reads if name in self.bindings}
         tokens = {name: self.tokens[name] for name in inputs if name in self.tokens}
         ex = Execution(count, raw, cell_id, fx.reads, fx.assigns, fx.changes, fx.deletes)
@@ -182,7 +163,7 @@ class StateLog:
         ns = getattr(self.shell, "user_ns", {})
         for name in ex.reads:
             code = getattr(ns.get(name), "__code__", None)
-            if isinstance(code, CodeType) and _stores_globals(code):
+            if isinstance(code, CodeType) and stores_globals(code):
                 return True
         return False
 
@@ -261,131 +242,6 @@ def unwatch(shell: Any) -> None:
 def log_of(shell: Any) -> StateLog | None:
     log = getattr(shell, SHELL_ATTR, None)
     return log if isinstance(log, StateLog) else None
-
-
-def _python(shell: Any, raw: str, code: str | None) -> ast.Module | None:
-    """The cell as parsed Python; a cell magic that runs Python (``%%track``) stands for its
-    body. None when it does not parse."""
-    if code is None:
-        try:
-            code = shell.transform_cell(raw) if shell is not None else raw
-        except Exception:
-            return None
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return None
-    body = tree.body
-    magic = ".run_cell_magic(" in code[:200]
-    if magic and len(body) == 1 and isinstance(body[0], ast.Expr):
-        call = body[0].value
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
-            args = [a.value if isinstance(a, ast.Constant) else None for a in call.args]
-            is_body = call.func.attr == "run_cell_magic" and len(args) == 3
-            if is_body and args[0] in _BODY_MAGICS and isinstance(args[2], str):
-                return _python(shell, args[2], None)
-    return tree
-
-
-_NONE: frozenset[str] = frozenset()
-# Calls that may bind names the cell's code does not show.
-_OPAQUE_CALLS = frozenset(
-    {"get_ipython", "exec", "eval", "globals", "vars", "setattr", "__import__"}
-)
-
-
-@dataclass
-class Effects:
-    """What a cell's top-level code reads and binds, and what each bound name was computed
-    from (``deps``: the names read from outside the cell, through the cell's own variables)."""
-
-    reads: frozenset[str] = _NONE
-    assigns: frozenset[str] = _NONE
-    changes: frozenset[str] = _NONE  # changed in place (model.fit, df["x"] = ...)
-    deletes: frozenset[str] = _NONE
-    opaque: bool = True  # it may bind names its code does not show
-    deps: dict[str, frozenset[str]] = field(default_factory=dict)
-
-
-def _effects(tree: ast.Module | None) -> Effects:
-    """The effects of a cell's code, statement by statement (as nbops.capture.scan reads a
-    cell: names read before the cell binds them are its reads)."""
-    if tree is None:
-        return Effects()
-    reads: set[str] = set()
-    stored: set[str] = set()
-    changes: set[str] = set()
-    deletes: set[str] = set()
-    deps: dict[str, set[str]] = {}
-    opaque = False
-    for stmt in tree.body:
-        read, bound = _names(stmt)
-        reads |= read - stored
-        outside = set().union(*(deps.get(n, {n}) if n in stored else {n} for n in read))
-        changed, deleted, hidden = _statement_changes(stmt)
-        opaque = opaque or hidden
-        for name in bound:
-            deps[name] = set(outside)
-        for name in changed:
-            deps.setdefault(name, {name}).update(outside)
-        stored |= bound
-        changes |= changed
-        deletes |= deleted
-    return Effects(
-        frozenset(reads - _SKIP),
-        frozenset(stored),
-        frozenset(changes - stored),
-        frozenset(deletes),
-        opaque,
-        {name: frozenset(d - _SKIP) for name, d in deps.items()},
-    )
-
-
-def _statement_changes(stmt: ast.stmt) -> tuple[set[str], set[str], bool]:
-    """(names changed in place, names deleted, whether it may bind names it does not show)."""
-    changes: set[str] = set()
-    deletes: set[str] = set()
-    opaque = False
-    for node in ast.walk(stmt):
-        opaque = opaque or _is_opaque(node)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            receiver = node.func.value
-            inplace = any(k.arg == "inplace" for k in node.keywords)
-            if isinstance(receiver, ast.Name) and (node.func.attr in MUTATORS or inplace):
-                changes.add(receiver.id)
-        elif isinstance(node, ast.Attribute | ast.Subscript) and not isinstance(node.ctx, ast.Load):
-            base = node.value
-            while isinstance(base, ast.Attribute | ast.Subscript):
-                base = base.value
-            if isinstance(base, ast.Name):
-                changes.add(base.id)
-        elif isinstance(node, ast.Delete):
-            deletes |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-    return changes, deletes, opaque
-
-
-def _is_opaque(node: ast.AST) -> bool:
-    """A statement or call that may bind names the code does not show."""
-    if isinstance(node, ast.Global):
-        return True
-    if isinstance(node, ast.ImportFrom):
-        return any(alias.name == "*" for alias in node.names)
-    if isinstance(node, ast.Call):
-        func = node.func
-        while isinstance(func, ast.Attribute | ast.Call):  # get_ipython().run_line_magic(...)
-            func = func.value if isinstance(func, ast.Attribute) else func.func
-        return isinstance(func, ast.Name) and func.id in _OPAQUE_CALLS
-    return False
-
-
-@functools.lru_cache(maxsize=1024)
-def _stores_globals(code: CodeType) -> bool:
-    """Whether a function (or code nested in it) assigns a global (``global x; x = ...``)."""
-    import dis
-
-    if any(i.opname in ("STORE_GLOBAL", "DELETE_GLOBAL") for i in dis.get_instructions(code)):
-        return True
-    return any(isinstance(c, CodeType) and _stores_globals(c) for c in code.co_consts)
 
 
 def _token(value: Any, count: int) -> str:
