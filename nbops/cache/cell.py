@@ -178,7 +178,7 @@ class CellCache:
         mutated = _mutated(self.ns, key, before)
         unchanged = [k for k in key.inputs if k not in mutated]
         found = out.changed(self.ns, before, scan.stored, mutated, unchanged)
-        problems = found.problems + recorder.problems
+        problems = found.problems + recorder.problems + _secrets(found, recorder.events)
         if problems:
             self.note = "ran, not cached: " + "; ".join(problems)
             return
@@ -291,6 +291,21 @@ def _unseeded_outputs(ns: Mapping[str, Any], scan: CellScan) -> list[str]:
     from nbops.capture import namespace as nsp
 
     return nsp.seed_warnings(ns, CellScan(), nsp.estimator_names(ns, scan))
+
+
+def _secrets(found: out.Outputs, events: list[list[Any]]) -> list[str]:
+    """Secrets the entry would write to disk (never done: the cell runs each time instead)."""
+    from nbops.capture.redact import scrub_text, secret_path
+
+    problems = [
+        f"{names[0]} holds a secret (nbops never writes one to disk)"
+        for names, obj in found.groups
+        if any(secret_path(obj, name) for name in names)
+    ]
+    texts = [e[1] if e[0] != "display" else str(e[1].get("text/plain", "")) for e in events]
+    if any(isinstance(t, str) and scrub_text(t) != t for t in texts if t):
+        problems.append("what it prints holds a secret (nbops never writes one to disk)")
+    return problems
 
 
 def _mutated(ns: Mapping[str, Any], key: CellKey, before: Mapping[str, int]) -> list[str]:

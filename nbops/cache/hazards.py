@@ -31,6 +31,7 @@ NETWORK = "reads from the network"
 DATABASE = "reads a database (whose content is not in the key)"
 STATE = "changes global state"
 INPUT = "asks for input"
+ENVIRONMENT = "reads an environment variable (not in the key)"
 IPYTHON = "runs IPython magics or shell commands"
 
 _DRAWS = [f"numpy.random.{name}" for name in sorted(GLOBAL_DRAWS["numpy.random"][0])]
@@ -89,6 +90,8 @@ HAZARDS: tuple[tuple[str, str], ...] = (
     ("os.chdir", STATE),
     ("os.putenv", STATE),
     ("os.unsetenv", STATE),
+    ("os.getenv", ENVIRONMENT),
+    ("os.environ.get", ENVIRONMENT),
     ("os.environ.*", STATE),
     ("sys.path.*", STATE),
     ("sys.setrecursionlimit", STATE),
@@ -136,6 +139,8 @@ def scan_code(
                 hazards.append(Hazard(line, _shown(node, source), reason))
         elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete):
             hazards += [Hazard(line, _shown(t, source), STATE) for t in _module_targets(node, ns)]
+        elif _reads_environ(node, ns, aliases):
+            hazards.append(Hazard(line, _shown(node, source), ENVIRONMENT))
         elif _is_url(node):
             hazards.append(Hazard(line, repr(_short(node.value)), NETWORK))  # type: ignore[attr-defined]
     hazards.sort(key=lambda h: _line_number(h.where))
@@ -220,6 +225,16 @@ def _object_name(obj: Any) -> str:
 
 def _is_module(obj: Any) -> bool:
     return isinstance(obj, ModuleType)
+
+
+def _reads_environ(node: ast.AST, ns: Mapping[str, Any], aliases: dict[str, str]) -> bool:
+    """``os.environ["KEY"]`` read (its value is not in the key)."""
+    if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
+        return False
+    target = dotted(node.value)
+    head, _, rest = target.partition(".")
+    module = aliases.get(head) or getattr(ns.get(head), "__name__", "")
+    return f"{module}.{rest}" == "os.environ"
 
 
 def _is_url(node: ast.AST) -> bool:

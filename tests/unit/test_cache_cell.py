@@ -166,3 +166,24 @@ def test_a_raising_cell_stores_nothing_and_says_so(
     assert isinstance(result.error_in_exec, ValueError)
     assert "  cache: ran, not cached: it raised ValueError" in out
     assert CacheStore(config.cache_dir, 2**30).entries() == []
+
+
+def test_secrets_are_never_written_to_the_cache(
+    sh: Any, capsys: pytest.CaptureFixture[str], config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SERVICE_TOKEN", "tok-7c1e9a4b2d")
+    sh.run_cell("import os", store_history=True)
+    note, _ = run(sh, capsys, "%%track --cache\ntoken = os.environ['SERVICE_TOKEN']")
+    assert note.startswith("ran: not served from the cache: line 1: os.environ['SERVICE_TOKEN']")
+    assert "reads an environment variable" in note
+    note, _ = run(sh, capsys, "%%track --cache\napi_key = 'sk-live-4f8a9c2e1b7d6a3f'\nn = 1")
+    assert note == "ran, not cached: api_key holds a secret (nbops never writes one to disk)"
+    note, _ = run(sh, capsys, "%%track --cache\nprint('password=hunter2pass')")
+    assert note.startswith("ran, not cached: what it prints holds a secret")
+    entries = CacheStore(config.cache_dir, 2**30).entries()
+    assert entries == [] or all(
+        "hunter2" not in p.read_text(errors="ignore")
+        for e in entries
+        for p in e.folder.rglob("*")
+        if p.is_file()
+    )
