@@ -39,6 +39,7 @@ MODULES = (
     "bench_widgets",
     "bench_retrain",
     "bench_serve",
+    "bench_cache",
 )
 
 

@@ -36,16 +36,19 @@ __getattr__ = lazy_getattr(__name__, _LAZY)
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbops``: register ``%%track`` and ``%nbops``."""
-    from nbops.magics import NbopsMagics, flush_on_kernel_shutdown, warm_session
+    from nbops.magics import NbopsMagics, flush_on_kernel_shutdown, warm_session, watch_state
 
     ipython.register_magics(NbopsMagics)
     flush_on_kernel_shutdown(ipython)
+    watch_state(ipython)
     warm_session(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Deliver what is pending before the magics go away."""
+    """Deliver what is pending before the magics go away; stop watching cells."""
     from nbops.api import default_session
+    from nbops.capture.state import unwatch
 
+    unwatch(ipython)
     if default_session.cache_info().currsize:  # only if this process tracked something
         default_session().flush(timeout=5.0)

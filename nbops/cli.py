@@ -183,6 +183,28 @@ def _level(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache_ls(session: Session, args: argparse.Namespace) -> int:
+    print(_commands().cache_ls(session, args.format))
+    return 0
+
+
+def _cache_clear(session: Session, args: argparse.Namespace) -> int:
+    print(_commands().cache_clear(session, args.keys))
+    return 0
+
+
+def _add_cache_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`nbops cache ls|clear`: the entries `%%track --cache` stored beside the store."""
+    cache = sub.add_parser("cache", help="the %%%%track --cache entries: list or clear them")
+    actions = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("ls", help="entries, most recently used first, and the size")
+    listing.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    listing.set_defaults(handler=_cache_ls)
+    clear = actions.add_parser("clear", help="remove every entry, or those of KEY prefixes")
+    clear.add_argument("keys", nargs="*", metavar="KEY", help="key prefixes (see `nbops cache ls`)")
+    clear.set_defaults(handler=_cache_clear)
+
+
 def _add_level_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`nbops level [PATH]`: the Level 0/1/2 checklist of a project and its next step."""
     level = sub.add_parser("level", help="MLOps level checklist (Google's 0/1/2), next step")
@@ -359,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_parsers(sub)
     _add_model_parser(sub)
     _add_level_parser(sub)
+    _add_cache_parser(sub)
     _add_validate_parser(sub)
     _add_export_parser(sub)
     _add_serve_parsers(sub)

@@ -22,19 +22,23 @@ from nbops.session import Session
 from nbops.store.sync import sync as sync_spool
 
 if TYPE_CHECKING:
+    from nbops.cache.store import CacheStore
     from nbops.monitor.result import MonitorResult
     from nbops.promote import PromoteResult
 
 FORMATS = ("table", "json", "csv")
 MAGIC_HELP = (
     "usage: %nbops wait | sync | runs [EXPERIMENT] | show RUN | diff RUN_A RUN_B | config"
-    " | level [PATH] | promotion MODEL | monitor [PIPELINE|MODEL]\n"
+    " | level [PATH] | promotion MODEL | monitor [PIPELINE|MODEL] | check\n"
+    " | cache ls|clear [KEY...]\n"
     "  wait   block until this kernel's runs are in MLflow, and report any that failed\n"
     "  sync   deliver runs kept locally (.nbops/spool) after a store failure\n"
     "  runs   list runs (newest first); show/diff: one run, or what changed between two\n"
     "  level  the project's MLOps level (Google's 0/1/2) as a checklist, and the next step\n"
     "  runs / promotion MODEL in Jupyter: the run browser / the model's promotion panel\n"
-    "  monitor  drift and live metric of what nbops serve answered (report, MLflow metrics)"
+    "  monitor  drift and live metric of what nbops serve answered (report, MLflow metrics)\n"
+    "  check  hidden state: variables a top-to-bottom run would not give, and the cell to re-run\n"
+    "  cache  the %%track --cache entries: list them, or clear all (or those of KEY prefixes)"
 )
 
 
@@ -247,6 +251,8 @@ def run_magic(session: Session, words: list[str]) -> str | None:
         "config": (0, lambda: config_text(session)),
         "level": (None, lambda: level(session, *rest[:1])),
         "monitor": (None, lambda: monitor(*rest[:1]).text()),
+        "check": (0, lambda: state_check(session)),
+        "cache": (None, lambda: cache_command(session, rest)),
     }
     if command not in table:
         raise UsageError(f"unknown %nbops command {command!r}", fix=MAGIC_HELP)
@@ -255,6 +261,89 @@ def run_magic(session: Session, words: list[str]) -> str | None:
         raise UsageError(f"%nbops {command} takes {arity} argument(s)", fix=MAGIC_HELP)
     print(action())
     return None
+
+
+def state_check(session: Session) -> str:
+    """`%nbops check`: the hidden-state check of this kernel's variables (kernel only)."""
+    from nbops.capture.staleness import kernel_text
+    from nbops.session import _ipython
+
+    shell = _ipython()
+    notebook = session.notebook_path(getattr(shell, "user_ns", {}))
+    return kernel_text(shell, notebook)
+
+
+def cache_command(session: Session, words: list[str]) -> str:
+    """`%nbops cache ls | clear [KEY...]`."""
+    action, *keys = words or ["ls"]
+    if action == "ls" and not keys:
+        return cache_ls(session)
+    if action == "clear":
+        return cache_clear(session, keys)
+    raise UsageError(f"unknown cache command {' '.join(words)!r}", fix=MAGIC_HELP)
+
+
+def _cache_store(session: Session) -> CacheStore:
+    from nbops.cache.store import CacheStore
+
+    c = session.config
+    return CacheStore(c.cache_dir, int(c.cache_max_mb * 2**20))
+
+
+def cache_ls(session: Session, fmt: str = "table") -> str:
+    """`nbops cache ls`: the entries, most recently used first, and the cache's size."""
+    store = _cache_store(session)
+    entries = store.entries()
+    if fmt == "json":
+        rows = [
+            {"key": e.key, "size": e.size, "last_used": e.last_used, **e.manifest} for e in entries
+        ]
+        return json.dumps(rows, indent=1, default=str)
+    total = sum(e.size for e in entries)
+    head = (
+        f"cache {store.folder}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, "
+        f"{_mb(total)} of {_mb(store.max_bytes)} ([tool.nbops] cache_max_mb)"
+    )
+    if not entries:
+        return head + "\nnothing cached yet: put %%track --cache on a cell"
+    rows = [["key", "run", "made", "last used", "size", "run took", "restores"]]
+    for e in entries:
+        names = [n for spec in e.manifest.get("outputs", []) for n in spec.get("names", [])]
+        rows.append(
+            [
+                e.key[:12],
+                e.run,
+                _when(e.manifest.get("created")),
+                _when(e.last_used),
+                _mb(e.size),
+                f"{float(e.manifest.get('seconds', 0)):.1f} s",
+                _short(", ".join(names) or "-"),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join([head, *(line.rstrip() for line in lines)])
+
+
+def cache_clear(session: Session, keys: Sequence[str] = ()) -> str:
+    """`nbops cache clear [KEY...]`: remove every entry, or those whose key starts so."""
+    store = _cache_store(session)
+    removed = store.clear(list(keys) or None)
+    freed = sum(e.size for e in removed)
+    what = f"{len(removed)} entr{'y' if len(removed) == 1 else 'ies'}"
+    if keys and not removed:
+        return f"no cache entry has a key starting with {', '.join(keys)} (see `nbops cache ls`)"
+    return f"removed {what} ({_mb(freed)}) from {store.folder}"
+
+
+def _mb(size: float) -> str:
+    return f"{size / 2**20:.1f} MB"
+
+
+def _when(stamp: object) -> str:
+    if not isinstance(stamp, int | float) or not stamp:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
 
 
 def level(session: Session, path: str | None = None, fmt: str = "text") -> str:
@@ -282,7 +371,7 @@ def promote_text(result: PromoteResult) -> str:
         lines.append(f"  {step.name}: params {', '.join(step.params) or '-'}; loads {loads}")
     changed = len(result.written) + len(result.removed)
     lines.append(f"files: {changed} written/removed, {len(result.unchanged)} unchanged")
-    lines += [f"note: {note}" for note in result.notes]
+    lines += [n if n.startswith("warning:") else f"note: {n}" for n in result.notes]
     lines.append(f"run it: nbops run {result.out_dir}")
     return "\n".join(lines)
 

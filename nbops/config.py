@@ -45,6 +45,8 @@ class Config:
     hash_max_mb: float = 64.0  # files above this are not md5-hashed on a cell's thread
     serve_dir: str = ""  # where `nbops serve` keeps its logs (default <state_dir>/serve)
     ui_url: str = ""  # MLflow's UI, for links to runs (default: a tracking server; see links)
+    cache_max_mb: float = 2048.0  # `%%track --cache`: the cache's size cap (least recently used go)
+    state_check: bool = True  # watch cell executions for hidden state (nbops.capture.state)
 
     @property
     def state_dir(self) -> Path:
@@ -58,6 +60,15 @@ class Config:
         if not self.serve_dir:
             return self.state_dir / "serve"
         return self.project_root / Path(self.serve_dir).expanduser()
+
+    @property
+    def cache_dir(self) -> Path:
+        """``%%track --cache`` entries: beside the store (a SQLite file's folder), else in the
+        local state folder; one cache per store, so a pipeline's steps share the notebook's."""
+        prefix = "sqlite:///"
+        if self.tracking_uri.startswith(prefix):
+            return Path(self.tracking_uri[len(prefix) :]).parent / ".nbops" / "cache"
+        return self.state_dir / "cache"
 
     @property
     def is_default_store(self) -> bool:
@@ -133,6 +144,7 @@ DELIVERY = ("auto", "async", "sync", "spool")
 _CHECKS: dict[str, tuple[object, str]] = {
     "delivery": (lambda v: v in DELIVERY, f"one of {', '.join(DELIVERY)}"),
     "flush_timeout": (lambda v: 0 <= v < 86400, "a number of seconds from 0 to 86400"),
+    "cache_max_mb": (lambda v: v >= 0, "a size in MB, 0 or more"),
 }
 
 

@@ -26,6 +26,7 @@ MAX_METRICS = 8
 MAX_DATA = 6
 MAX_VALUE = 40  # characters of one param value
 MAX_ERROR = 200
+CACHE_NOTE = "nbops.cache.note"  # the tag nbops.cache.cell writes
 SPOOL_HINT = "kept in .nbops/spool; run `nbops sync` (or `%nbops sync`) to deliver it"
 
 _STATE_TEXT = {
@@ -157,6 +158,8 @@ def _rows(record: RunRecord, state: str) -> list[tuple[str, str]]:
             else ("to be logged" if state == "saving" else "not logged")
         )
         rows.append(("model", f"{model.variable} ({model.class_name}, {model.flavor}) {where}"))
+    if record.tags.get(CACHE_NOTE):  # %%track --cache: served, stored, or why it ran
+        rows.append(("cache", record.tags[CACHE_NOTE]))
     return rows
 
 

@@ -69,6 +69,14 @@ class NbopsMagics(Magics):
     @argument("--no-auto", action="store_true", help="record only what is named explicitly")
     @argument("--no-model", action="store_true", help="do not log a model")
     @argument("--notebook", help="the notebook's path, when nbops cannot find it")
+    @argument(
+        "--cache",
+        nargs="?",
+        const="on",
+        choices=("on", "force"),
+        help="skip the cell when nothing it reads changed, restoring what it left (=force: "
+        "even when it reads the clock, the network or the global random state)",
+    )
     @cell_magic
     def track(self, line: str, cell: str) -> Any:
         """Run the cell, then record its params, metrics, data fingerprints, code and context."""
@@ -84,8 +92,17 @@ class NbopsMagics(Magics):
             self._warn(f"nbops: not tracking this cell: {exc}")
             return self._run(code, cell)
         live = _start_live(self.shell, capture)  # the summary while the cell runs (nbops.live)
+        self.session.check_state(capture, self.shell)
         try:
-            result = self._run(code, cell, capture)
+            if args.cache:
+                result = self.session.cached(capture, self.shell, args.cache == "force").run(
+                    code,
+                    lambda: self._run(code, cell, capture),
+                    capture.scan,
+                    capture.input_fingerprints,
+                )
+            else:
+                result = self._run(code, cell, capture)
         except BaseException as exc:
             self._record(capture, exc, live)
             raise
@@ -150,7 +167,8 @@ class NbopsMagics(Magics):
     @line_magic
     def nbops(self, line: str) -> Any:
         """``%nbops wait | sync | runs [EXPERIMENT] | show RUN | diff RUN_A RUN_B | config |
-        promotion MODEL | level [PATH] | monitor [PIPELINE|MODEL]``."""
+        promotion MODEL | level [PATH] | monitor [PIPELINE|MODEL] | check | cache ls|clear
+        [KEY...]``."""
         from nbops import commands
 
         words = shlex.split(line)
@@ -242,6 +260,20 @@ def flush_on_kernel_shutdown(shell: Any) -> None:
 
     do_shutdown._nbops_flushes = True  # type: ignore[attr-defined]
     kernel.do_shutdown = do_shutdown
+
+
+def watch_state(shell: Any) -> None:
+    """Watch executions for hidden state (``[tool.nbops] state_check``, on by default)."""
+    from nbops.api import default_session
+
+    try:
+        if not default_session().config.state_check:
+            return
+        from nbops.capture.state import watch
+
+        watch(shell)
+    except Exception:  # a broken configuration is reported at the first tracked cell
+        return
 
 
 def warm_session(shell: Any) -> None:

@@ -40,6 +40,7 @@ from nbops.store.spool import MemoryEntry, Spool, SpoolEntry
 from nbops.store.writer import Writer
 
 if TYPE_CHECKING:
+    from nbops.cache.cell import CellCache
     from nbops.capture.discovery import Found, NotebookFinder
 
 log = logging.getLogger("nbops")
@@ -151,6 +152,40 @@ class Session:
         if self.delivers_at_cell_end():
             self.writer.wait(record.record_id, self.config.flush_timeout)
         return record, entry
+
+    def notebook_path(self, ns: Mapping[str, Any]) -> str | None:
+        """The notebook this kernel runs, if nbops can find it."""
+        return self._find_notebook(ns)[0][0]
+
+    def check_state(self, capture: Capture, shell: Any) -> None:
+        """The hidden-state warning for a tracked cell about to run: its warnings and the
+        kernel's state (``nbops.state``) go on the record. Never raises."""
+        from nbops.capture.staleness import check_cell
+
+        try:
+            found = capture.options.notebook or self.notebook_path(capture.ns)
+            check_cell(shell, capture.record, found)
+        except Exception:  # a check must never break the cell
+            log.debug("nbops: the hidden-state check failed", exc_info=True)
+
+    def cached(self, capture: Capture, shell: Any, force: bool = False) -> CellCache:
+        """The cache around a ``%%track --cache`` cell (``nbops.cache``, imported here)."""
+        from nbops.cache.cell import CellCache
+        from nbops.cache.store import CacheStore
+
+        store = CacheStore(self.config.cache_dir, int(self.config.cache_max_mb * 2**20))
+        cache = CellCache(
+            store,
+            capture.ns,
+            root=self.config.project_root,
+            record=capture.record,
+            force=force,
+            shell=shell,
+            file_cache=self.file_cache,
+        )
+        # a hit's model is the original run's (logged there): not logged again
+        cache.on_hit = lambda: setattr(capture.options, "log_model", False)
+        return cache
 
     def identify(
         self,

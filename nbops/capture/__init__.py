@@ -123,6 +123,11 @@ class Capture:
         redact_record(record, code=False)  # params, tags, error, warnings (code: above)
         return record, payload
 
+    @property
+    def input_fingerprints(self) -> dict[str, str]:
+        """The content fingerprints of the data the cell reads, taken by :meth:`begin`."""
+        return {name: ref.fingerprint for name, ref in self._before.data.items() if ref.fingerprint}
+
     def _looked_at(self) -> CellScan:
         """What data inference reads: the scan, or nothing with ``--no-auto`` (only ``--data``)."""
         return self.scan if self.options.auto else CellScan()

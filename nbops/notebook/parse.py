@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nbops.errors import NotebookError, UsageError
+from nbops.notebook.order import out_of_order_note
 from nbops.notebook.plan import Cell, Plan, Step
 from nbops.notebook.tags import (
     MAX_NAME_LENGTH,
@@ -38,6 +39,7 @@ from nbops.notebook.tags import (
 SPLITS = ("tags", "headings")
 IMPLICIT_STEP = "prepare"
 _TRACK_MAGIC = re.compile(r"%%track(\s.*)?")
+_CACHED = re.compile(r"%%track\b[^\n]*--cache(?:=on)?(?![=\w])")  # not --cache=force
 _LOAD_EXT = re.compile(r"%(re)?load_ext\s+nbops\s*")
 _LINES = re.compile(r"\r\n|\r|\n")
 _H2 = re.compile(r"^##[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
@@ -71,7 +73,11 @@ def parse_notebook(path: str | Path, split: str = "tags") -> Plan:
         )
     path = Path(path)
     plan = Plan(name=slugify(path.stem) or "pipeline", notebook=_shown(path))
-    cells = _cells(_read(path), plan)
+    nb = _read(path)
+    cells = _cells(nb, plan)
+    order = out_of_order_note(nb.cells)  # the pipeline runs top to bottom: say if it differs
+    if order:
+        plan.notes.append(order)
     tagged = any(classify(tag).role == "step" for cell in cells for tag in cell.tags)
     if split == "headings" and tagged:
         plan.notes.append("the notebook has step: tags, so they split it (not its headings)")
@@ -121,15 +127,18 @@ def _cells(nb: Any, plan: Plan) -> list[Cell]:
     tracked: list[int] = []
     for index, node in enumerate(nb.cells):
         cell_type, source, tags = _parts(node, index, plan)
-        offset = 0
+        offset, cached = 0, False
         if cell_type == "code":
+            cached = _CACHED.match(source.lstrip()) is not None
             source, was_tracked, offset = _clean(source)
             if was_tracked:
                 tracked.append(index + 1)
             if not source.strip() and not tags:
                 continue
         kind = cell_type if cell_type in ("code", "markdown") else "raw"
-        cells.append(Cell(index=index, kind=kind, source=source, tags=tags, line_offset=offset))
+        cell = Cell(index=index, kind=kind, source=source, tags=tags, line_offset=offset)
+        cell.cache = cached
+        cells.append(cell)
     if tracked:
         plan.notes.append(
             f"removed %%track from cell(s) {_numbers(tracked)}: the pipeline tracks each step"

@@ -23,6 +23,7 @@ class Cell:
     source: str
     tags: list[str] = field(default_factory=list)
     line_offset: int = 0  # lines promote removed above ``source`` (``%%track``, blank lines)
+    cache: bool = False  # ``%%track --cache`` in the notebook: its step may reuse the entry
 
     @property
     def first_line(self) -> str:

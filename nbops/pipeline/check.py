@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 TOLERANCE = 1e-9
 NOTEBOOK_SOURCES = ("cell", "block")  # %%track cells (and nbops.track() blocks)
+STATE_TAG = "nbops.state"  # nbops.capture.staleness: the tracked cell's verdict
 MAX_RUNS = 1000
 
 
@@ -139,6 +140,7 @@ def check_pipeline(
             "to compare them"
         )
     report.warnings = _seed_warnings(tracker, list(used), name)
+    report.notes += [_run_state(tracker, run_id) for run_id in used]
     return report
 
 
@@ -220,6 +222,28 @@ def _seed_warnings(tracker: Tracker, notebook_runs: list[str], pipeline: str) ->
             if ("random_state" in text or "seed" in text) and line not in found:
                 found.append(line)
     return found
+
+
+def _run_state(tracker: Tracker, run_id: str) -> str:
+    """Whether the notebook run compared against ran on clean state (its ``nbops.state`` tag,
+    written by the hidden-state check of the tracked cell)."""
+    try:
+        state = tracker.get_run(run_id).tags.get(STATE_TAG, "")
+    except Exception:  # a deleted run: nothing to say
+        state = ""
+    head = f"notebook run {run_id[:8]}"
+    verdict, _, reason = state.partition(": ")
+    if verdict == "clean":
+        return f"{head} was clean: its kernel ran the cells in order, top to bottom"
+    if verdict in ("hidden state", "out of order"):
+        return (
+            f"{head} was NOT clean ({verdict}: {reason}); the pipeline runs the cells top to "
+            "bottom, so a mismatch may come from the notebook's order: Restart & Run All, "
+            "then check again"
+        )
+    if verdict == "unknown":
+        return f"{head}: whether it ran top to bottom is unknown ({reason})"
+    return f"{head}: recorded without the hidden-state check, so whether it was clean is unknown"
 
 
 def _verdict(row: MetricRow) -> str:

@@ -102,6 +102,10 @@ class StepRun:
         capture.begin()
         run = cls(name, root, capture, session, outputs, metrics)
         run._watch_failures()
+        if '"cache": true' in _raw_text(notebook):  # cells the notebook ran with --cache
+            from nbops.cache.step import StepCache
+
+            StepCache.install(_ipython(), run, notebook)
         return run
 
     def finish(self, ns: Mapping[str, Any]) -> None:
@@ -192,6 +196,14 @@ def step_cells(notebook: str | None) -> list[str]:
     except NotebookError:
         return []
     return [src.rstrip("\n") for src in layout.tagged_code(nb, layout.STEP_TAG)]
+
+
+def _raw_text(notebook: str | None) -> str:
+    """The step notebook's text ("" if unknown): the cache is imported only when it is used."""
+    try:
+        return Path(notebook).read_text(encoding="utf-8") if notebook else ""
+    except OSError:
+        return ""
 
 
 def _ipython() -> Any:

@@ -107,4 +107,6 @@ def _copy(cell: Cell, cell_id: str, tag: str) -> Any:
     make = {"code": v4.new_code_cell, "markdown": v4.new_markdown_cell, "raw": v4.new_raw_cell}
     meta = _meta(cell_id, tag)
     meta["metadata"][SOURCE_KEY] = {"cell": cell.index + 1, "line_offset": cell.line_offset}
+    if cell.cache:  # %%track --cache in the notebook: the step may reuse its cache entry
+        meta["metadata"][SOURCE_KEY]["cache"] = True
     return make[cell.kind](cell.source, **meta)
