@@ -22,8 +22,8 @@ _LAZY = {
     "log_metrics": "nbops.capture.collector",
     "set_tag": "nbops.capture.collector",
     "steps": "nbops.capture.collector",
-    "fingerprint": "nbops.fingerprint",
-    "fingerprint_file": "nbops.fingerprint",
+    "fingerprint": "nbops.hashing",
+    "fingerprint_file": "nbops.hashing",
     "RunRecord": "nbops.record",
     "NbopsError": "nbops.errors",
 }

@@ -32,7 +32,7 @@ from nbops.capture import context as ctx
 from nbops.capture.frontend import delivers_at_cell_end
 from nbops.capture.namespace import STAT_PREFIX, complete_file_hashes
 from nbops.config import Config, load_config
-from nbops.fingerprint import FileHashCache
+from nbops.hashing.files import FileHashCache
 from nbops.record import RunRecord
 from nbops.store.admit import admit
 from nbops.store.protocol import Tracker

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbops.arrowhash import canon
 from nbops.cache.files import MAX_TREE_FILES, Files, code_files, resolve
 from nbops.cache.hazards import IPYTHON, Hazard, function_source, scan_code, scan_function
 from nbops.cache.identity import HISTORY_NAMES, Identities
 from nbops.capture.scan import CellScan, scan_cell
-from nbops.filehash import FileHashCache, fingerprint_file
+from nbops.hashing.files import FileHashCache, fingerprint_file
+from nbops.hashing.values import canon
 from nbops.project_paths import escape, files_under
 
 KEY_VERSION = "nbops-cache-1"  # bump when what the key covers changes

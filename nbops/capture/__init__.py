@@ -30,8 +30,7 @@ from nbops.capture.describe import first_comment
 from nbops.capture.redact import redact_code, redact_record, secret_path
 from nbops.capture.scan import CellScan, scan_cell
 from nbops.capture.usage import set_contexts
-from nbops.filehash import DEFAULT_HASH_MAX_MB
-from nbops.fingerprint import FileHashCache
+from nbops.hashing.files import DEFAULT_HASH_MAX_MB, FileHashCache
 from nbops.record import ModelRef, RunRecord, Status
 
 

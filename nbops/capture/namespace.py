@@ -27,8 +27,8 @@ from nbops.capture.vocab import (
     is_secret_name,
 )
 from nbops.errors import FingerprintError
-from nbops.filehash import cached_fingerprint
-from nbops.fingerprint import FileHashCache, describe, fingerprint, fingerprint_file, is_data
+from nbops.hashing.files import FileHashCache, cached_fingerprint, fingerprint_file
+from nbops.hashing.frames import describe, fingerprint, is_data
 from nbops.project_paths import escape
 from nbops.record import STAT_PREFIX, DataRef, Role, RunRecord
 

@@ -176,7 +176,7 @@ def data_files(folder: Path) -> list[str]:
 
 
 def _md5(path: Path) -> str | None:
-    from nbops.filehash import fingerprint_file
+    from nbops.hashing.files import fingerprint_file
 
     try:
         return fingerprint_file(path).removeprefix("md5:")

@@ -102,7 +102,7 @@ def _load(folder: Path, config: GateConfig, role: str) -> Any:
 def _holdout(X: Any, y: Any) -> dict[str, Any] | None:
     """Rows and one fingerprint of the holdout (X and y): scores on different holdouts are not
     comparable, so the promotion panel labels each score with this."""
-    from nbops.fingerprint import fingerprint
+    from nbops.hashing.frames import fingerprint
 
     try:
         return {"rows": len(X), "fingerprint": fingerprint([fingerprint(X), fingerprint(y)])}
