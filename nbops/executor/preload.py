@@ -97,7 +97,7 @@ def kernel_needs(folder: Path) -> tuple[str, ...]:
 
 def stage_commands(folder: Path) -> list[list[str]]:
     """The ``nbops ...`` argv of each stage in ``dvc.yaml``, in order."""
-    data = layout.read_yaml(folder / layout.DVC_FILE) or {}
+    data = layout.read_yaml(folder / layout.DVC_YAML) or {}
     found = []
     for stage in (data.get("stages") or {}).values():
         cmd = stage.get("cmd") if isinstance(stage, dict) else None

@@ -38,7 +38,7 @@ class ParentRun:
         self.session = session
         self.name = name
         self.warnings: list[str] = []
-        dvc_yaml = folder / layout.DVC_FILE
+        dvc_yaml = folder / layout.DVC_YAML
         code = dvc_yaml.read_text(encoding="utf-8")
         trigger = trigger or detect_trigger()
         data = data_fingerprint(folder, session)

@@ -95,9 +95,9 @@ def run_pipeline(
     runs every stage in a new process (the cold path of a plain ``dvc repro``).
     """
     path = Path(folder).resolve()
-    if not (path / layout.DVC_FILE).is_file():
+    if not (path / layout.DVC_YAML).is_file():
         raise UsageError(
-            f"{path} has no {layout.DVC_FILE}: it is not a promoted pipeline",
+            f"{path} has no {layout.DVC_YAML}: it is not a promoted pipeline",
             fix="run `nbops promote NOTEBOOK` first, or pass the pipeline folder",
         )
     session = session or pipeline_session(path)

@@ -182,7 +182,7 @@ def scrub_report(report: Path) -> bool:
 def pipeline_folder(notebook: Path) -> Path:
     """The nearest folder above the notebook holding ``dvc.yaml`` (else the working dir)."""
     for folder in notebook.parents:
-        if (folder / layout.DVC_FILE).is_file() or (folder / layout.PARAMS_FILE).is_file():
+        if (folder / layout.DVC_YAML).is_file() or (folder / layout.PARAMS).is_file():
             return folder
     return Path.cwd()
 

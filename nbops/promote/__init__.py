@@ -127,7 +127,7 @@ def promote(
 def _wants_deploy(deploy: bool | None, out_dir: Path, found: Gates, plan: Plan) -> bool:
     """``--deploy``/``--no-deploy``, else what the folder had: promoting again keeps it."""
     from nbops.pipeline.layout import stage_names
-    from nbops.promote.gates import DEPLOY_STAGE
+    from nbops.pipeline_folder import DEPLOY_STAGE
 
     had = out_dir.is_dir() and DEPLOY_STAGE in stage_names(out_dir)
     wanted = deploy if deploy is not None else had

@@ -21,15 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 from nbops.pipeline import layout
 from nbops.pipeline.outcome import TAG_DATA, decision_tags, gate_lines
+from nbops.pipeline_folder import DATA_STAGE, METRICS_DIR, MODEL_STAGE, REPORTS_DIR, report_file
 from nbops.validate.gate import Decision, GateConfig, decide, score
 
 if TYPE_CHECKING:
     from nbops.session import Session
 
-STAGE = "validate_model"
-REPORT_JSON = f"{layout.REPORTS_DIR}/{STAGE}.json"
-REPORT_MD = f"{layout.REPORTS_DIR}/{STAGE}.md"
-DATA_REPORT_JSON = f"{layout.REPORTS_DIR}/validate_data.json"
+STAGE = MODEL_STAGE
+REPORT_JSON = report_file(STAGE, "json")
+REPORT_MD = report_file(STAGE, "md")
+DATA_REPORT_JSON = report_file(DATA_STAGE, "json")
 TAG_PIPELINE_RUN = "nbops.pipeline.run"
 
 
@@ -262,7 +263,7 @@ def _parent_run(session: Session) -> str | None:
 
 def _write_reports(folder: Path, result: GateResult) -> None:
     """The report (JSON + markdown) and ``metrics/validate_model.json`` for DVC."""
-    reports, metrics = folder / layout.REPORTS_DIR, folder / layout.METRICS_DIR
+    reports, metrics = folder / REPORTS_DIR, folder / METRICS_DIR
     reports.mkdir(parents=True, exist_ok=True)
     metrics.mkdir(parents=True, exist_ok=True)
     text = json.dumps(asdict(result), indent=1, sort_keys=True) + "\n"
