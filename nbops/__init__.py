@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "track": "nbops.api",
-    "default_session": "nbops.api",
+    "default_session": "nbops.session",
     "log_param": "nbops.capture.collector",
     "log_params": "nbops.capture.collector",
     "log_metric": "nbops.capture.collector",
@@ -46,8 +46,8 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Deliver what is pending before the magics go away; stop watching cells."""
-    from nbops.api import default_session
     from nbops.capture.state import unwatch
+    from nbops.session import default_session
 
     unwatch(ipython)
     if default_session.cache_info().currsize:  # only if this process tracked something

@@ -8,7 +8,6 @@ locals), and the record goes through the same spool and writer.
 from __future__ import annotations
 
 import ast
-import functools
 import linecache
 import sys
 import textwrap
@@ -18,13 +17,9 @@ from typing import Any
 
 from nbops.capture import Capture, CaptureOptions
 from nbops.record import RunRecord
-from nbops.session import Session
+from nbops.session import Session, default_session
 
-
-@functools.cache
-def default_session() -> Session:
-    """The process's session, shared by ``%%track`` and ``nbops.track()``."""
-    return Session()
+__all__ = ["block_source", "default_session", "track"]
 
 
 class track:

@@ -20,40 +20,40 @@ if TYPE_CHECKING:
     from nbops.session import Session
 
 
-def _runs(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().runs(session, args.experiment, args.format, args.limit))
+def _runs(args: argparse.Namespace) -> int:
+    print(_commands().runs(_session(), args.experiment, args.format, args.limit))
     return 0
 
 
-def _show(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().show(session, args.run, args.format))
+def _show(args: argparse.Namespace) -> int:
+    print(_commands().show(_session(), args.run, args.format))
     return 0
 
 
-def _diff(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().diff(session, args.run_a, args.run_b, args.format))
+def _diff(args: argparse.Namespace) -> int:
+    print(_commands().diff(_session(), args.run_a, args.run_b, args.format))
     return 0
 
 
-def _sync(session: Session, args: argparse.Namespace) -> int:
-    text, ok = _commands().sync(session, args.retry_quarantined, args.store)
+def _sync(args: argparse.Namespace) -> int:
+    text, ok = _commands().sync(_session(), args.retry_quarantined, args.store)
     print(text)
     return 0 if ok else StoreError.exit_code
 
 
-def _promote(session: Session, args: argparse.Namespace) -> int:
+def _promote(args: argparse.Namespace) -> int:
     from nbops.promote import promote
 
     result = promote(
         args.notebook, out=args.out, split=args.split, force=args.force, deploy=args.deploy
     )
-    print(_commands().promote_text(result))
+    print(result.text())
     if args.check:
         return _run_folder(result.out_dir, check=True, force=False)
     return 0
 
 
-def _run(session: Session, args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     return _run_folder(args.dir, check=args.check, force=args.force, warm=not args.cold)
 
 
@@ -64,46 +64,48 @@ def _run_folder(folder: object, check: bool, force: bool, warm: bool = True) -> 
     return 0 if result.ok else 1
 
 
-def _retrain(session: Session, args: argparse.Namespace) -> int:
+def _retrain(args: argparse.Namespace) -> int:
     from nbops.pipeline.retrain import retrain
 
     return 0 if retrain(args.dir, force=args.force).ok else 1
 
 
-def _step(session: Session, args: argparse.Namespace) -> int:
+def _step(args: argparse.Namespace) -> int:
     from nbops.pipeline.step import step_command
 
     return step_command(args.notebook, sys.stdout, sys.stderr) or 0
 
 
-def _demo(session: Session, args: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace) -> int:
     from nbops.demo import run_demo
 
     print(run_demo(args.dir))
     return 0
 
 
-def _model_list(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().model_list(session, args.name, args.format))
+def _model_list(args: argparse.Namespace) -> int:
+    print(_commands().model_list(_session(), args.name, args.format))
     return 0
 
 
-def _model_register(session: Session, args: argparse.Namespace) -> int:
+def _model_register(args: argparse.Namespace) -> int:
     text = _commands().model_register(
-        session, args.run, args.name, args.artifact_path, args.alias, args.reason
+        _session(), args.run, args.name, args.artifact_path, args.alias, args.reason
     )
     print(text)
     return 0
 
 
-def _model_promote(session: Session, args: argparse.Namespace) -> int:
-    text = _commands().model_promote(session, args.name, args.version, args.challenger, args.reason)
+def _model_promote(args: argparse.Namespace) -> int:
+    text = _commands().model_promote(
+        _session(), args.name, args.version, args.challenger, args.reason
+    )
     print(text)
     return 0
 
 
-def _model_rollback(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().model_rollback(session, args.name, args.reason))
+def _model_rollback(args: argparse.Namespace) -> int:
+    print(_commands().model_rollback(_session(), args.name, args.reason))
     return 0
 
 
@@ -143,19 +145,19 @@ def _add_model_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     rollback.set_defaults(handler=_model_rollback)
 
 
-def _validate_data(session: Session, args: argparse.Namespace) -> int:
+def _validate_data(args: argparse.Namespace) -> int:
     from nbops.validate.data import validate_data
     from nbops.validate.report import cli_summary
 
-    result = validate_data(Path(args.dir), record=not args.no_record, session=session)
+    result = validate_data(Path(args.dir), record=not args.no_record, session=_session())
     print(cli_summary(result))
     return 0
 
 
-def _validate_model(session: Session, args: argparse.Namespace) -> int:
+def _validate_model(args: argparse.Namespace) -> int:
     from nbops.validate.model import validate_model
 
-    print(validate_model(Path(args.dir), session=session).summary())
+    print(validate_model(Path(args.dir), session=_session()).summary())
     return 0
 
 
@@ -178,18 +180,18 @@ def _add_validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
     model.set_defaults(handler=_validate_model)
 
 
-def _level(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().level(session, args.path, "json" if args.json else "text"))
+def _level(args: argparse.Namespace) -> int:
+    print(_commands().level(_session(), args.path, "json" if args.json else "text"))
     return 0
 
 
-def _cache_ls(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().cache_ls(session, args.format))
+def _cache_ls(args: argparse.Namespace) -> int:
+    print(_commands().cache_ls(_session(), args.format))
     return 0
 
 
-def _cache_clear(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().cache_clear(session, args.keys))
+def _cache_clear(args: argparse.Namespace) -> int:
+    print(_commands().cache_clear(_session(), args.keys))
     return 0
 
 
@@ -287,7 +289,7 @@ def _add_pipeline_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     demo.set_defaults(handler=_demo)
 
 
-def _export_airflow(session: Session, args: argparse.Namespace) -> int:
+def _export_airflow(args: argparse.Namespace) -> int:
     from nbops.export.airflow import export_airflow
 
     result = export_airflow(
@@ -316,7 +318,7 @@ def _add_export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     airflow.set_defaults(handler=_export_airflow)
 
 
-def _serve(session: Session, args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace) -> int:
     from nbops.serve.server import Options, run_server
     from nbops.serve.target import resolve
 
@@ -326,14 +328,14 @@ def _serve(session: Session, args: argparse.Namespace) -> int:
     return run_server(resolve(args.target, args.alias), options, echo=_flushed)
 
 
-def _deploy(session: Session, args: argparse.Namespace) -> int:
+def _deploy(args: argparse.Namespace) -> int:
     from nbops.serve.deploy import deploy
 
     print(deploy(Path(args.dir)).text())  # a failed delivery raises ServingError (exit 10)
     return 0
 
 
-def _monitor(session: Session, args: argparse.Namespace) -> int:
+def _monitor(args: argparse.Namespace) -> int:
     from nbops.monitor import monitor
 
     result = monitor(args.target, days=args.days, record=not args.no_record)
@@ -388,6 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _session() -> Session:
+    """A session for the commands that read or write the store: configured from the current
+    folder's project (commands that ignore it never build one)."""
+    from nbops.session import Session
+
+    return Session()
+
+
 def _commands() -> ModuleType:
     """The work behind the commands, imported when a command runs (not for a thin client)."""
     from nbops import commands
@@ -407,10 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if delegated is not None:
         return delegated
     args = build_parser().parse_args(words)
-    from nbops.session import Session
-
     try:
-        return args.handler(Session(), args)
+        return int(args.handler(args))
     except NbopsError as exc:
         print(f"nbops: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -54,7 +54,7 @@ class NbopsMagics(Magics):
     @property
     def session(self) -> Session:
         if self._session is None:
-            from nbops.api import default_session
+            from nbops.session import default_session
 
             self._session = default_session()
         return self._session
@@ -252,7 +252,7 @@ def flush_on_kernel_shutdown(shell: Any) -> None:
         return
 
     def do_shutdown(restart: bool) -> Any:
-        from nbops.api import default_session
+        from nbops.session import default_session
 
         if default_session.cache_info().currsize:
             default_session().flush(timeout=2.0)  # SIGTERM comes at 2.5 s
@@ -264,7 +264,7 @@ def flush_on_kernel_shutdown(shell: Any) -> None:
 
 def watch_state(shell: Any) -> None:
     """Watch executions for hidden state (``[tool.nbops] state_check``, on by default)."""
-    from nbops.api import default_session
+    from nbops.session import default_session
 
     try:
         if not default_session().config.state_check:
@@ -280,7 +280,7 @@ def warm_session(shell: Any) -> None:
     """Start what the first tracked cell would otherwise wait for (the notebook lookup; in a
     headless kernel also the store). A broken configuration is reported at the first
     tracked cell instead."""
-    from nbops.api import default_session
+    from nbops.session import default_session
 
     try:
         default_session().warm(shell)

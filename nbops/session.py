@@ -1,8 +1,9 @@
 """A tracking session: config, local spool, background writer and caches, shared by all runs.
 
 One session lives per IPython shell (owned by the magics) or per process (``nbops.track()``
-in scripts). It turns a finished :class:`~nbops.capture.Capture` into a spooled record and
-hands it to the writer.
+in scripts: :func:`default_session`); a pipeline's is its enclosing project's
+(:func:`pipeline_session`, :func:`project_start`). It turns a finished
+:class:`~nbops.capture.Capture` into a spooled record and hands it to the writer.
 
 What identifies a run (experiment, notebook, project root, store, source) is fixed in
 :meth:`Session.commit`, on the cell's thread, in the process that ran it: the spooled record
@@ -31,7 +32,8 @@ from nbops.capture import Capture, CaptureOptions
 from nbops.capture import context as ctx
 from nbops.capture.frontend import delivers_at_cell_end
 from nbops.capture.namespace import STAT_PREFIX, complete_file_hashes
-from nbops.config import Config, load_config
+from nbops.config import ROOT_MARKERS, Config, find_project_root, load_config
+from nbops.dvc import DVC_DIR
 from nbops.hashing.files import FileHashCache
 from nbops.record import RunRecord
 from nbops.store.admit import admit
@@ -274,6 +276,31 @@ class Session:
     def earlier_failures(self) -> list[tuple[RunRecord, BaseException]]:
         """Background writes that failed since the last look (none if nothing was written)."""
         return self.writer.take_failures() if "writer" in self.__dict__ else []
+
+
+@functools.cache
+def default_session() -> Session:
+    """The process's session, shared by ``%%track``, ``nbops.track()``, the widgets and the
+    stages that record runs."""
+    return Session()
+
+
+def pipeline_session(folder: Path) -> Session:
+    """A session of the project the pipeline belongs to (see :func:`project_start`)."""
+    return Session(load_config(project_start(folder)))
+
+
+def project_start(folder: Path) -> Path:
+    """Where to look for the nbops project of a pipeline folder: a ``.dvc`` that ``dvc init
+    --no-scm`` put in the pipeline folder must not make the folder its own project when one
+    encloses it."""
+    own = [m for m in ROOT_MARKERS if (folder / m).exists()]
+    if own and own != [DVC_DIR]:
+        return folder
+    parent = find_project_root(folder.parent)
+    if any((parent / m).exists() for m in ROOT_MARKERS):
+        return parent
+    return folder
 
 
 def experiment_for(notebook: str | None, config: Config) -> str:

@@ -387,7 +387,7 @@ def _pending_note(pending: int) -> str:
 
 def _pipeline_config(folder: Path) -> Config:
     """The store `nbops run` uses for this pipeline (its enclosing project's)."""
-    from nbops.pipeline.run import project_start
+    from nbops.session import project_start
 
     return load_config(project_start(folder))
 

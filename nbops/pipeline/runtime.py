@@ -74,8 +74,8 @@ class StepRun:
         metrics: Iterable[str] = (),
     ) -> StepRun:
         """Load ``inputs`` ({variable: producing step}) into ``ns`` and begin the capture."""
-        from nbops.api import default_session
         from nbops.capture import CaptureOptions
+        from nbops.session import default_session
 
         root = Path.cwd()  # every step runs with the pipeline folder as working directory
         inputs = dict(inputs or {})

@@ -35,6 +35,19 @@ class PromoteResult:
     data: list[str] = field(default_factory=list)  # data files copied in and tracked by DVC
     notes: list[str] = field(default_factory=list)  # Plan.notes + what promote did
 
+    def text(self) -> str:
+        """What `nbops promote` did: the steps and their dataflow, files, notes, how to run."""
+        plan = self.plan
+        lines = [f"promoted {plan.notebook} -> {self.out_dir} ({len(plan.steps)} step(s))"]
+        for step in plan.steps:
+            loads = ", ".join(f"{a.name}<-{a.producer}" for a in step.inputs) or "-"
+            lines.append(f"  {step.name}: params {', '.join(step.params) or '-'}; loads {loads}")
+        changed = len(self.written) + len(self.removed)
+        lines.append(f"files: {changed} written/removed, {len(self.unchanged)} unchanged")
+        lines += [n if n.startswith("warning:") else f"note: {n}" for n in self.notes]
+        lines.append(f"run it: nbops run {self.out_dir}")
+        return "\n".join(lines)
+
 
 def promote(
     notebook: str | Path,

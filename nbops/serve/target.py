@@ -76,7 +76,7 @@ def resolve(target: str | Path = ".", alias: str = CHAMPION) -> Target:
 
 def _pipeline_target(folder: Path, alias: str) -> Target:
     from nbops.pipeline.layout import read_params
-    from nbops.pipeline.run import project_start
+    from nbops.session import project_start
 
     gate = read_params(folder).get("gate")
     name = gate.get("model_name") if isinstance(gate, dict) else None

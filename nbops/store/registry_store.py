@@ -18,7 +18,6 @@ import shlex
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,6 +26,13 @@ from nbops.store import audit, sqlite
 from nbops.store.logged_model import MODELS_URI
 from nbops.store.mapping import equals_filter
 from nbops.store.mlflow_store import LOCK_RETRY_DELAYS
+from nbops.store.registry_info import (  # noqa: F401 (re-exported)
+    AliasChange,
+    Event,
+    ModelVersionInfo,
+    RegistryChange,
+    VersionInfo,
+)
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -35,57 +41,11 @@ if TYPE_CHECKING:
     from nbops.config import Config
 
 T = TypeVar("T")
-Event = dict[str, Any]
 
 TAG_HISTORY = audit.TAG_HISTORY
 HISTORY_MAX_EVENTS = 50
 HISTORY_MAX_CHARS = 20_000  # MLflow allows 100,000 per registry tag; keep the UI readable
 REASON_MAX_CHARS = 1_000
-
-
-@dataclass
-class VersionInfo:
-    """One registered model version, with its run's metrics and its alias history."""
-
-    name: str
-    version: int
-    run_id: str | None
-    source: str
-    aliases: list[str]
-    created: datetime  # UTC
-    metrics: dict[str, float] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)  # the version's nbops.* tags
-    history: list[Event] = field(default_factory=list)  # oldest first
-
-    @property
-    def uri(self) -> str:
-        return f"models:/{self.name}/{self.version}"
-
-
-ModelVersionInfo = VersionInfo  # what register() returns: the same shape as a listed version
-
-
-@dataclass(frozen=True)
-class AliasChange:
-    """One alias moving: ``old`` held it before, ``new`` holds it now (None: nobody)."""
-
-    alias: str
-    old: int | None
-    new: int | None
-
-
-@dataclass
-class RegistryChange:
-    """What one register/promote/rollback did, for display and for callers that audit."""
-
-    name: str
-    op: str  # "register", "promote", "rollback"
-    at: str  # ISO 8601, UTC
-    actor: str
-    reason: str
-    changes: list[AliasChange]
-    aliases: dict[str, int]  # every alias of the model afterwards
-    note: str = ""  # why nothing changed, when nothing did (a rollback with no previous)
 
 
 @contextlib.contextmanager

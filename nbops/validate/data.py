@@ -120,7 +120,7 @@ def validate_data(
     _write_metrics(folder, result)
     error = _schema_error(result) if result.problems else None
     if record:
-        from nbops.api import default_session
+        from nbops.session import default_session
 
         message = f"DataValidationError: {error.message}" if error else None
         tracking.record_run(folder, result, session or default_session(), start, message)

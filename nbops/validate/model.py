@@ -56,7 +56,7 @@ class GateResult:
 
 def validate_model(folder: Path, session: Session | None = None) -> GateResult:
     """Run the gate for the pipeline in ``folder`` (see the module docstring)."""
-    from nbops.api import default_session
+    from nbops.session import default_session
 
     folder = layout.require_pipeline(folder, "nbops validate model")
     session = session or default_session()

@@ -65,7 +65,7 @@ class PromotionPanel(WidgetBase):
         self, model_name: str, *, session: Session | None = None, actor: str | None = None
     ) -> None:
         if session is None:
-            from nbops.api import default_session
+            from nbops.session import default_session
 
             session = default_session()
         self.session = session
@@ -131,12 +131,10 @@ class PromotionPanel(WidgetBase):
             change = registry.promote(self.session, self.name, pending.version, **who)
         else:
             change = registry.rollback(self.session, self.name, **who)
-        from nbops.commands import change_text
-
         self.change = change
         self.model = self._load()
         self.reason, self._reset_reason = "", True
-        self.say(change_text(change), "ok")
+        self.say(change.text(), "ok")
         self._sync()
         return change
 

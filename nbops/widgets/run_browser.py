@@ -69,7 +69,7 @@ class RunBrowser(WidgetBase):
         session: Session | None = None,
     ) -> None:
         if session is None:
-            from nbops.api import default_session
+            from nbops.session import default_session
 
             session = default_session()
         self.session = session
