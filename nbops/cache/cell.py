@@ -21,6 +21,7 @@ from nbops.cache import outputs as out
 from nbops.cache.key import CellKey, compute_key
 from nbops.cache.store import CacheStore, Entry
 from nbops.capture.scan import CellScan
+from nbops.capture.seeds import seed_warnings
 from nbops.record import RunRecord
 
 TAG = "nbops.cache"  # hit | stored | ran
@@ -283,14 +284,14 @@ def _unseeded_inputs(ns: Mapping[str, Any], scan: CellScan, key: CellKey) -> lis
     from nbops.capture import namespace as nsp
 
     fitted = sorted(name for name in scan.fits if name in key.inputs and name in ns)
-    return nsp.seed_warnings(ns, CellScan(), [n for n in fitted if nsp.is_estimator(ns[n])])
+    return seed_warnings(ns, CellScan(), [n for n in fitted if nsp.is_estimator(ns[n])])
 
 
 def _unseeded_outputs(ns: Mapping[str, Any], scan: CellScan) -> list[str]:
     """Estimators the cell made or fitted with random_state=None (results change every run)."""
     from nbops.capture import namespace as nsp
 
-    return nsp.seed_warnings(ns, CellScan(), nsp.estimator_names(ns, scan))
+    return seed_warnings(ns, CellScan(), nsp.estimator_names(ns, scan))
 
 
 def _secrets(found: out.Outputs, events: list[list[Any]]) -> list[str]:

@@ -27,7 +27,7 @@ from reliability_support import same
 
 from nbops.capture.redact import secret_path
 from nbops.errors import NotebookError
-from nbops.notebook.parse import parse_parameters
+from nbops.notebook.parameters import parse_parameters
 from nbops.notebook.plan import Cell, Plan
 from nbops.pipeline import layout
 from nbops.pipeline.step import run_step, step_parameters
