@@ -305,7 +305,7 @@ def _client(config: Config) -> MlflowClient:
     sqlite.check_usable(uri)
     from mlflow.tracking import MlflowClient
 
-    from nbops.store.mlflow_store import no_store_error
+    from nbops.store.run_lookup import no_store_error
 
     if not sqlite.exists(uri):  # a registry needs runs: never create an empty store for it
         raise no_store_error(config)
