@@ -8,7 +8,6 @@ at module level (``tests/unit/test_imports.py`` checks it).
 
 from __future__ import annotations
 
-import ast
 import shlex
 import threading
 from typing import Any
@@ -18,6 +17,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from nbops.capture import CaptureOptions
+from nbops.capture.execute import run_code
 from nbops.display import Summary
 from nbops.errors import NbopsError
 from nbops.record import RunRecord
@@ -95,7 +95,9 @@ class NbopsMagics(Magics):
         self.session.check_state(capture, self.shell)
         try:
             if args.cache:
-                result = self.session.cached(capture, self.shell, args.cache == "force").run(
+                from nbops.cache.cell import for_capture
+
+                result = for_capture(self.session, capture, self.shell, args.cache == "force").run(
                     code,
                     lambda: self._run(code, cell, capture),
                     capture.scan,
@@ -110,29 +112,8 @@ class NbopsMagics(Magics):
         return result
 
     def _run(self, code: str, raw: str, capture: Any = None) -> Any:
-        """Execute like IPython: statements, then the last expression's value (unless ``;``)."""
         __tracebackhide__ = True
-        shell = self.shell
-        filename = shell.compile.cache(code, shell.execution_count, raw_code=raw)
-        if capture is not None:
-            capture.code_file = (filename, 1)  # where a raising cell stopped, for the record
-        tree = shell.compile.ast_parse(code, filename=filename)
-        last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr) and not _quiet(raw):
-            last = ast.Expression(tree.body.pop().value)
-        try:
-            compiled = shell.compile(tree, filename, "exec")
-        except SyntaxError as exc:
-            if "await" in str(exc.msg):
-                raise IPythonUsageError(
-                    "%%track cannot run top-level `await`: put the async code in a function "
-                    "and call it with asyncio.run(), or drop %%track from this cell"
-                ) from None
-            raise
-        exec(compiled, shell.user_ns)
-        if last is not None:
-            return eval(shell.compile(last, filename, "eval"), shell.user_ns)
-        return None
+        return run_code(self.shell, code, raw, capture)
 
     def _record(self, capture: Any, error: BaseException | None, live: Any = None) -> None:
         """Spool and queue the record, show the summary; never raises into the cell."""
@@ -303,10 +284,3 @@ def _start_live(shell: Any, capture: Any) -> Any:
 def _updates_in_place(shell: Any) -> bool:
     """Kernels (Jupyter, VS Code) update a displayed output by id; a terminal cannot."""
     return type(shell).__name__ != "TerminalInteractiveShell" and hasattr(shell, "kernel")
-
-
-def _quiet(raw: str) -> bool:
-    """A trailing ``;`` hides the last value, as in plain IPython."""
-    lines = [ln.split("#", 1)[0].rstrip() for ln in raw.rstrip().splitlines()]
-    lines = [ln for ln in lines if ln]
-    return bool(lines) and lines[-1].endswith(";")

@@ -27,6 +27,16 @@ RUNTIME_DIRS = (ARTIFACTS_DIR, METRICS_DIR, REPORTS_DIR)
 GENERATED_DIRS = (*RUNTIME_DIRS, STEPS_DIR, DATA_DIR, REFERENCE_DIR)
 WORKFLOWS = ".github/workflows"  # at the git root (or the project folder)
 
+# The cells of a step notebook, by tag, and the metadata that names its source notebook:
+# ``{"source": notebook}`` on the notebook, ``{"cell", "line_offset", "cache"}`` on a cell.
+TAG_HEADER = "nbops-generated"
+TAG_PARAMETERS = "parameters"  # papermill's
+TAG_SETUP = "nbops-setup"
+TAG_LOAD = "nbops-load"
+TAG_STEP = "nbops-step"
+TAG_SAVE = "nbops-save"
+SOURCE_KEY = "nbops"
+
 # The stages promote adds around the notebook's steps.
 DATA_STAGE = "validate_data"
 MODEL_STAGE = "validate_model"

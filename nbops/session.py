@@ -42,7 +42,6 @@ from nbops.store.spool import MemoryEntry, Spool, SpoolEntry
 from nbops.store.writer import Writer
 
 if TYPE_CHECKING:
-    from nbops.cache.cell import CellCache
     from nbops.capture.discovery import Found, NotebookFinder
 
 log = logging.getLogger("nbops")
@@ -169,25 +168,6 @@ class Session:
             check_cell(shell, capture.record, found)
         except Exception:  # a check must never break the cell
             log.debug("nbops: the hidden-state check failed", exc_info=True)
-
-    def cached(self, capture: Capture, shell: Any, force: bool = False) -> CellCache:
-        """The cache around a ``%%track --cache`` cell (``nbops.cache``, imported here)."""
-        from nbops.cache.cell import CellCache
-        from nbops.cache.store import CacheStore
-
-        store = CacheStore(self.config.cache_dir, int(self.config.cache_max_mb * 2**20))
-        cache = CellCache(
-            store,
-            capture.ns,
-            root=self.config.project_root,
-            record=capture.record,
-            force=force,
-            shell=shell,
-            file_cache=self.file_cache,
-        )
-        # a hit's model is the original run's (logged there): not logged again
-        cache.on_hit = lambda: setattr(capture.options, "log_model", False)
-        return cache
 
     def identify(
         self,

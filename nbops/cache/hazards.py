@@ -307,7 +307,7 @@ def _module_targets(node: ast.AST, ns: Mapping[str, Any]) -> list[ast.AST]:
 
 
 def _from_bytecode(fn: Any, name: str) -> list[Hazard]:
-    from nbops.cache.identity import _global_names
+    from nbops.hashing.identity import _global_names
 
     found = []
     code = getattr(fn, "__code__", None)

@@ -117,7 +117,7 @@ def setup_imports(notebook: Path | None) -> list[str]:
     except Exception:
         return []
     names: list[str] = []
-    for source in layout.tagged_code(nb, "nbops-setup"):
+    for source in layout.tagged_code(nb, layout.TAG_SETUP):
         try:
             tree = ast.parse(source)
         except SyntaxError:

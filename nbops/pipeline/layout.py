@@ -17,10 +17,10 @@ from nbops.pipeline_folder import (  # noqa: F401 (re-exported: the readers' nam
     METRICS_DIR,
     PARAMS,
     REPORTS_DIR,
+    TAG_PARAMETERS,
+    TAG_SETUP,
+    TAG_STEP,
 )
-
-STEP_TAG = "nbops-step"
-PARAMETERS_TAG = "parameters"
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

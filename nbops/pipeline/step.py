@@ -196,7 +196,7 @@ def step_name(notebook: Path) -> str:
 def step_parameters(nb: dict[str, Any], params: dict[str, Any], step: str) -> dict[str, Any]:
     """``params.yaml`` values of the names the step's ``parameters`` cell assigns."""
     names: list[str] = []
-    for source in layout.tagged_code(nb, layout.PARAMETERS_TAG):
+    for source in layout.tagged_code(nb, layout.TAG_PARAMETERS):
         try:
             tree = ast.parse(source)
         except SyntaxError as exc:
