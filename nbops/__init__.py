@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from nbops._lazy import lazy_getattr
-
-__version__ = "0.1.0"
+from nbops._version import __version__ as __version__
 
 _LAZY = {
     "track": "nbops.api",

@@ -126,7 +126,7 @@ def _headline(record: RunRecord, state: str) -> str:
     head = f"nbops run {name}({run_id})"
     if record.experiment:
         head += f" in '{record.experiment}'"
-    status = record.status
+    status: str = record.status
     if record.error:
         status += f": {_truncate(record.error, MAX_ERROR)}"
     parts = [head, status]

@@ -47,6 +47,8 @@ def _options(args: Any, auto_default: bool) -> CaptureOptions:
 class NbopsMagics(Magics):
     """``%%track`` and ``%nbops``; one :class:`Session` per shell."""
 
+    shell: Any  # the InteractiveShell the magics are registered with (set by IPython)
+
     def __init__(self, shell: Any, session: Session | None = None) -> None:
         super().__init__(shell)
         self._session = session
@@ -227,7 +229,7 @@ def flush_on_kernel_shutdown(shell: Any) -> None:
     a record that still misses it stays in the spool, and the next ``nbops`` command that reads
     the store (or ``nbops sync``) delivers it.
     """
-    kernel = getattr(shell, "kernel", None)
+    kernel: Any = getattr(shell, "kernel", None)
     original = getattr(kernel, "do_shutdown", None)
     if original is None or getattr(original, "_nbops_flushes", False):
         return

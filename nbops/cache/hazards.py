@@ -216,10 +216,10 @@ def _object_name(obj: Any) -> str:
         obj = obj.__func__
     if _is_module(obj):
         return obj.__name__
-    module = getattr(obj, "__module__", None)
-    qualname = getattr(obj, "__qualname__", None)
-    if isinstance(module, str) and isinstance(qualname, str):
-        return f"{module}.{qualname}"
+    where: object = getattr(obj, "__module__", None)
+    qualname: object = getattr(obj, "__qualname__", None)
+    if isinstance(where, str) and isinstance(qualname, str):
+        return f"{where}.{qualname}"
     return ""
 
 

@@ -171,7 +171,7 @@ class StateLog:
         self,
         ex: Execution,
         produced: set[str] | frozenset[str],
-        gone: set[str],
+        gone: set[str] | frozenset[str],
         same: set[str] | None = None,
     ) -> None:
         ex.binds = frozenset(produced)

@@ -83,7 +83,8 @@ def needs(argv: list[str], folder: Path | None = None) -> list[str]:
     if argv[:1] == ["step"]:
         notebook = (folder or Path.cwd()) / argv[1] if len(argv) > 1 else None
         return [*KERNEL, *setup_imports(notebook)]
-    return list(GATES.get(tuple(argv[:2]), ("nbops.cli",)))
+    command = (argv[0], argv[1]) if len(argv) > 1 else ("", "")
+    return list(GATES.get(command, ("nbops.cli",)))
 
 
 def kernel_needs(folder: Path) -> tuple[str, ...]:

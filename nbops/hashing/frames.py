@@ -274,7 +274,7 @@ def _hash_array(a: Any, sink: Sink) -> None:
 
 def _dtype_str(dtype: Any) -> str:
     """The dtype as hashed: always little-endian, since values are hashed byte-swapped."""
-    text = dtype.str
+    text = str(dtype.str)
     return "<" + text[1:] if text[0] == ">" else text  # big-endian data is byte-swapped
 
 
@@ -294,5 +294,5 @@ def _hash_raw(a: Any, sink: Sink) -> None:
         out = sink.stream(a.nbytes, eager=True)
         for start in range(0, a.shape[0], rows):
             block = np.ascontiguousarray(a[start : start + rows])
-            out.update(memoryview(block.reshape(-1).view(np.uint8)))
+            out.update(memoryview(block.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
         out.close()

@@ -79,7 +79,7 @@ class Stream:
 
     def __init__(self, sink: Sink, eager: bool, head: list[bytes]) -> None:
         self._sink, self._eager, self._head = sink, eager, len(head)
-        self._leaves: list[bytes | _Job] = head
+        self._leaves: list[bytes | _Job] = list(head)
         self._pieces: list[memoryview] = []
         self._hasher = xxhash.xxh3_128()
         self._fill = 0

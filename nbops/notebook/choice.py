@@ -44,6 +44,7 @@ def choose(plan: Plan, walker: _Walker) -> Analysis:
         if not reason:
             reason, fix = _nothing(walker.unknown)
         return Analysis(None, reason, fix, notes, found)
+    chosen: Evaluation | None
     if tags.model is not None:
         chosen = pool[-1]
         problem = _apply_model(chosen, tags.model, walker)

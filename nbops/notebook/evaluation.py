@@ -135,7 +135,9 @@ class _Walker:
 
     def _scores(self, stmt: ast.stmt, step: str, cell: Cell) -> None:
         target = _target(stmt)
-        core, ops, flips = (None, [], False)
+        core: ast.AST | None = None
+        ops: list[list[Any]] = []
+        flips = False
         if target is not None:
             core, ops, flips = sc.unwrap(stmt.value, self.env)  # type: ignore[attr-defined]
         for node in _calls(stmt):

@@ -75,6 +75,8 @@ def _check_parameter(target: str | None, value: ast.expr | None) -> tuple[str, s
 
 
 def _assignment(stmt: ast.stmt) -> tuple[str | None, ast.expr | None]:
+    target: ast.expr
+    value: ast.expr | None
     if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
         target, value = stmt.targets[0], stmt.value
     elif isinstance(stmt, ast.AnnAssign):

@@ -23,7 +23,7 @@ from typing import Any
 
 from nbops.errors import NotebookError, UsageError
 from nbops.notebook.order import out_of_order_note
-from nbops.notebook.plan import Cell, Plan
+from nbops.notebook.plan import Cell, CellKind, Plan
 from nbops.notebook.split import Splitter, numbers
 from nbops.notebook.tags import (
     classify,
@@ -111,7 +111,9 @@ def _cells(nb: Any, plan: Plan) -> list[Cell]:
                 tracked.append(index + 1)
             if not source.strip() and not tags:
                 continue
-        kind = cell_type if cell_type in ("code", "markdown") else "raw"
+        kind: CellKind = (
+            "code" if cell_type == "code" else "markdown" if cell_type == "markdown" else "raw"
+        )
         cell = Cell(index=index, kind=kind, source=source, tags=tags, line_offset=offset)
         cell.cache = cached
         cells.append(cell)
@@ -154,6 +156,7 @@ def _parts(node: Any, index: int, plan: Plan) -> tuple[str, str, list[str]]:
             cell=index + 1,
         )
     tags = list(dict.fromkeys(t for t in raw_tags or [] if isinstance(t, str)))
+    assert isinstance(cell_type, str) and isinstance(source, str)  # else refused above
     return cell_type, source, tags
 
 

@@ -64,7 +64,7 @@ class Splitter:
         if cell.kind != "code":
             self._add_text(cell, placement, matches)
             return
-        role = placement.role if placement else None
+        role: str | None = placement.role if placement else None
         if role is None and self.sticky and not any(m.role in _MODIFIERS for m in matches):
             role = self.sticky
         if placement is not None and role != "skip":  # Kale: skip does not end a block
@@ -80,7 +80,8 @@ class Splitter:
         elif role == "metrics_print":
             self.plan.metrics_cells.append(cell)
         else:
-            step = self._start(cell, placement) if role == "step" else self._open_step(cell)
+            start = role == "step"  # a step: tag is the cell's placement
+            step = self._start(cell, placement) if start else self._open_step(cell)  # type: ignore[arg-type]
             self._join(step, cell, matches)
 
     def _placement(self, cell: Cell, matches: list[TagMatch]) -> TagMatch | None:

@@ -26,7 +26,9 @@ def link_upstream(plan: Plan) -> None:
     cycle = _find_cycle(plan)
     if cycle:
         # inferred edges always point back in the notebook; a forward prev: closes the cycle
-        forward = [(a, b) for a, b in pairwise(cycle) if order[b] > order[a]] or [tuple(cycle[:2])]
+        forward = [(a, b) for a, b in pairwise(cycle) if order[b] > order[a]] or [
+            (cycle[0], cycle[1])
+        ]
         needer, needed = forward[0]
         shown = " -> ".join(reversed(cycle))
         raise cell_error(

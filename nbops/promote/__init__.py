@@ -64,7 +64,8 @@ def promote(
     :class:`~nbops.errors.NbopsError` with DVC's message. ``deploy`` adds the ``deploy`` stage
     after the model gate (None: keep it if the folder has it).
     """
-    from nbops import __version__, dvc
+    from nbops import dvc
+    from nbops._version import __version__
     from nbops.notebook.dataflow import infer_dataflow
     from nbops.notebook.parse import parse_notebook
     from nbops.promote import data, gates, workflow_file

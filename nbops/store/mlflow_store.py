@@ -92,7 +92,7 @@ class MlflowTracker:
         run = self._find_run(experiment_id, record.record_id)
         if run is not None and run.info.status != "RUNNING":
             record.run_id = run.info.run_id  # an earlier attempt finished: nothing is missing
-            return run.info.run_id
+            return str(run.info.run_id)
         reused = run is not None
         if run is None:
             run = client.create_run(
@@ -114,7 +114,7 @@ class MlflowTracker:
         client.log_text(run_id, record.code, CODE_ARTIFACT)
         if record.status != "RUNNING":
             _terminate(client, run_id, record.status, mapping.millis(record.end or time.time()))
-        return run_id
+        return str(run_id)
 
     def _link_parent(self, experiment_id: str, record: RunRecord) -> None:
         """A stage names its parent by record id (``nbops run`` writes the parent run while
@@ -158,7 +158,7 @@ class MlflowTracker:
         with contextlib.suppress(Exception):
             from mlflow.utils import requirements_utils
 
-            requirements_utils._init_packages_to_modules_map()
+            requirements_utils._init_packages_to_modules_map()  # type: ignore[no-untyped-call]
 
     def _log_datasets(self, run_id: str, record: RunRecord) -> None:
         """The record's data as the run's dataset inputs, in one call (see
@@ -315,14 +315,15 @@ class MlflowTracker:
         """
         started = time.monotonic()
         with _quiet(logging.getLogger(_DB_LOGGER), _DB_ERROR):
-            for delay in (*LOCK_RETRY_DELAYS, None):
+            delays: tuple[float | None, ...] = (*LOCK_RETRY_DELAYS, None)
+            for delay in delays:
                 try:
                     return call()
                 except NbopsError:
                     raise
                 except Exception as exc:
                     late = delay is None or time.monotonic() - started + delay > LOCK_RETRY_BUDGET
-                    if late or not sqlite.is_locked(exc):
+                    if late or delay is None or not sqlite.is_locked(exc):
                         raise
                     log.info("nbops: %s is locked; retrying in %.1f s", self.uri, delay)
                     time.sleep(delay)

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from nbops.errors import NbopsError, RegistryError, RunNotFoundError, StoreError, UsageError
 from nbops.store import audit, sqlite
@@ -224,7 +224,7 @@ class RegisteredModel:
     def download(self, version: int, dst: str) -> str:
         """The version's model files, downloaded into ``dst``; their local path."""
         mv = self.version(version)
-        return self.download_source(mv.source, mv.run_id, dst)
+        return self.download_source(cast(str, mv.source), mv.run_id, dst)  # MLflow sets it
 
     def download_source(self, source: str, run_id: str | None, dst: str) -> str:
         """The model files of ``source`` (``models:/<model_id>`` or ``runs:/...``) in ``dst``."""
@@ -294,7 +294,15 @@ class RegisteredModel:
             self._metrics[mv.run_id] = dict(run.data.metrics) if run is not None else {}
         metrics = self._metrics.get(mv.run_id or "", {})
         return VersionInfo(
-            self.name, version, mv.run_id, mv.source, names, created, metrics, tags, history
+            self.name,
+            version,
+            mv.run_id,
+            cast(str, mv.source),
+            names,
+            created,
+            metrics,
+            tags,
+            history,
         )
 
 
@@ -329,7 +337,7 @@ def _default_uri(uri: str | None) -> Iterator[None]:
 
     with _DEFAULT_URI_LOCK:
         before = getattr(utils, "_tracking_uri", None)
-        utils._tracking_uri = uri
+        utils._tracking_uri = uri  # type: ignore[assignment]
         try:
             yield
         finally:

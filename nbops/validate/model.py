@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from nbops.pipeline import layout
 from nbops.pipeline.outcome import TAG_DATA, decision_tags, gate_lines
@@ -231,7 +231,7 @@ def _retag(session: Session, result: GateResult) -> None:
     uri = session.config.tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     for key, value in _gate_tags(result).items():
-        client.set_tag(result.run_id, key, value)
+        client.set_tag(cast(str, result.run_id), key, value)  # the gate's run, recorded
 
 
 def _data_status(folder: Path) -> str:

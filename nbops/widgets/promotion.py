@@ -124,13 +124,17 @@ class PromotionPanel(WidgetBase):
                 f"model {self.name!r} changed since you asked ({_moved(pending.aliases, now)})",
                 fix="look at the table again and click the button again",
             )
-        who = {"reason": self.reason, "actor": self.actor}
+        reason, actor = self.reason, self.actor
         if pending.action == PROMOTE:
-            change = registry.promote(self.session, self.name, challenger=True, **who)
+            change = registry.promote(
+                self.session, self.name, challenger=True, reason=reason, actor=actor
+            )
         elif pending.action == CHAMPION:
-            change = registry.promote(self.session, self.name, pending.version, **who)
+            change = registry.promote(
+                self.session, self.name, pending.version, reason=reason, actor=actor
+            )
         else:
-            change = registry.rollback(self.session, self.name, **who)
+            change = registry.rollback(self.session, self.name, reason=reason, actor=actor)
         self.change = change
         self.model = self._load()
         self.reason, self._reset_reason = "", True

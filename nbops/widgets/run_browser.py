@@ -217,7 +217,8 @@ class RunBrowser(WidgetBase):
         t = self.table
         rows = t.page_rows()
         cells = [t.cells(r) for r in rows]
-        header, head_attrs, raw = t.header(), [], ()
+        raw: tuple[int, ...] = ()
+        header, head_attrs = t.header(), []
         if live:
             head_attrs = [
                 {
