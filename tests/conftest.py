@@ -15,8 +15,12 @@ from nbops.config import Config, load_config
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh project folder as the working directory, with no nbops env vars set."""
+    """A fresh project folder as the working directory, with no nbops env vars set and no CI
+    variables (a pipeline run started in CI is named ``ci``, not ``manual``)."""
     for key in (
+        "CI",
+        "GITHUB_EVENT_NAME",
+        "GITLAB_CI",
         "MLFLOW_TRACKING_URI",
         "NBOPS_TRACKING_URI",
         "NBOPS_NOTEBOOK",

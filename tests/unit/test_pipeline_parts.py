@@ -298,3 +298,25 @@ def test_validate_on_something_that_is_not_a_pipeline_says_so(
     if kind == "data":  # an empty folder lacks what validate data reads: its contract
         expected["empty"] = "schema.yaml does not exist"
     assert expected[where] in err and "nbops promote" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("env", "trigger"),
+    [
+        ({}, "manual"),
+        ({"CI": "true"}, "ci"),
+        ({"CI": "false"}, "manual"),
+        ({"GITLAB_CI": "true", "CI": "true"}, "ci"),
+        ({"GITHUB_EVENT_NAME": "schedule", "CI": "true"}, "ci schedule"),
+    ],
+)
+def test_pipeline_run_names_what_started_it(
+    env: dict[str, str], trigger: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbops.pipeline.parent import detect_trigger
+
+    for key in ("CI", "GITLAB_CI", "GITHUB_EVENT_NAME"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert detect_trigger() == trigger
