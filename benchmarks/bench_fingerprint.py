@@ -23,7 +23,8 @@ import pandas as pd
 import xxhash
 from common import speedup_row
 
-from nbops import fingerprint as fp
+from nbops.hashing import frames as fp
+from nbops.hashing import sink
 
 DIGEST_SLICE = 16  # P1c: MLflow's digest runs on 1/16 of the rows, scaled by 16
 
@@ -76,7 +77,7 @@ def _p1(quick: bool, full: bool) -> list[dict[str, Any]]:
     columns = [df[c].to_numpy() for c in df.columns]
     assert all(c.flags.c_contiguous for c in columns)
     nbops_s = _median(lambda: fp.fingerprint(df), reps)
-    with mock.patch.object(fp, "_PARALLEL_BYTES", 1 << 62):
+    with mock.patch.object(sink, "_PARALLEL_BYTES", 1 << 62):
         one_thread_s = _median(lambda: fp.fingerprint(df), reps)
     read_s = _numpy_read_s(columns, reps)
     md5_s = _median(lambda: _md5_columns(columns), 1 if not quick else 3)

@@ -10,20 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from nbops._lazy import lazy_getattr
-
-__version__ = "0.1.0"
+from nbops._version import __version__ as __version__
 
 _LAZY = {
     "track": "nbops.api",
-    "default_session": "nbops.api",
+    "default_session": "nbops.session",
     "log_param": "nbops.capture.collector",
     "log_params": "nbops.capture.collector",
     "log_metric": "nbops.capture.collector",
     "log_metrics": "nbops.capture.collector",
     "set_tag": "nbops.capture.collector",
     "steps": "nbops.capture.collector",
-    "fingerprint": "nbops.fingerprint",
-    "fingerprint_file": "nbops.fingerprint",
+    "fingerprint": "nbops.hashing",
+    "fingerprint_file": "nbops.hashing",
     "RunRecord": "nbops.record",
     "NbopsError": "nbops.errors",
 }
@@ -46,8 +45,8 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Deliver what is pending before the magics go away; stop watching cells."""
-    from nbops.api import default_session
     from nbops.capture.state import unwatch
+    from nbops.session import default_session
 
     unwatch(ipython)
     if default_session.cache_info().currsize:  # only if this process tracked something

@@ -8,23 +8,18 @@ locals), and the record goes through the same spool and writer.
 from __future__ import annotations
 
 import ast
-import functools
 import linecache
 import sys
 import textwrap
 from collections.abc import Iterable
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from nbops.capture import Capture, CaptureOptions
 from nbops.record import RunRecord
-from nbops.session import Session
+from nbops.session import Session, default_session
 
-
-@functools.cache
-def default_session() -> Session:
-    """The process's session, shared by ``%%track`` and ``nbops.track()``."""
-    return Session()
+__all__ = ["block_source", "default_session", "track"]
 
 
 class track:
@@ -92,7 +87,7 @@ class track:
         kind: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         capture, frame = self._capture, self._frame
         assert capture is not None and frame is not None, "track() used outside `with`"
         capture.ns = _frame_ns(frame)
@@ -138,4 +133,5 @@ def block_source(frame: FrameType) -> tuple[str, int]:
 
 
 def _end(node: ast.AST | None) -> int:
-    return getattr(node, "end_lineno", None) or getattr(node, "lineno", 0)
+    line = getattr(node, "end_lineno", None) or getattr(node, "lineno", 0)
+    return int(line or 0)

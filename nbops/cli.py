@@ -14,46 +14,47 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from nbops import __version__
+from nbops.cli_ops import add_export_parser, add_serve_parsers
 from nbops.errors import NbopsError, StoreError
 
 if TYPE_CHECKING:
     from nbops.session import Session
 
 
-def _runs(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().runs(session, args.experiment, args.format, args.limit))
+def _runs(args: argparse.Namespace) -> int:
+    print(_commands().runs(_session(), args.experiment, args.format, args.limit))
     return 0
 
 
-def _show(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().show(session, args.run, args.format))
+def _show(args: argparse.Namespace) -> int:
+    print(_commands().show(_session(), args.run, args.format))
     return 0
 
 
-def _diff(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().diff(session, args.run_a, args.run_b, args.format))
+def _diff(args: argparse.Namespace) -> int:
+    print(_commands().diff(_session(), args.run_a, args.run_b, args.format))
     return 0
 
 
-def _sync(session: Session, args: argparse.Namespace) -> int:
-    text, ok = _commands().sync(session, args.retry_quarantined, args.store)
+def _sync(args: argparse.Namespace) -> int:
+    text, ok = _commands().sync(_session(), args.retry_quarantined, args.store)
     print(text)
     return 0 if ok else StoreError.exit_code
 
 
-def _promote(session: Session, args: argparse.Namespace) -> int:
+def _promote(args: argparse.Namespace) -> int:
     from nbops.promote import promote
 
     result = promote(
         args.notebook, out=args.out, split=args.split, force=args.force, deploy=args.deploy
     )
-    print(_commands().promote_text(result))
+    print(result.text())
     if args.check:
         return _run_folder(result.out_dir, check=True, force=False)
     return 0
 
 
-def _run(session: Session, args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     return _run_folder(args.dir, check=args.check, force=args.force, warm=not args.cold)
 
 
@@ -64,46 +65,48 @@ def _run_folder(folder: object, check: bool, force: bool, warm: bool = True) -> 
     return 0 if result.ok else 1
 
 
-def _retrain(session: Session, args: argparse.Namespace) -> int:
+def _retrain(args: argparse.Namespace) -> int:
     from nbops.pipeline.retrain import retrain
 
     return 0 if retrain(args.dir, force=args.force).ok else 1
 
 
-def _step(session: Session, args: argparse.Namespace) -> int:
+def _step(args: argparse.Namespace) -> int:
     from nbops.pipeline.step import step_command
 
     return step_command(args.notebook, sys.stdout, sys.stderr) or 0
 
 
-def _demo(session: Session, args: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace) -> int:
     from nbops.demo import run_demo
 
     print(run_demo(args.dir))
     return 0
 
 
-def _model_list(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().model_list(session, args.name, args.format))
+def _model_list(args: argparse.Namespace) -> int:
+    print(_commands().model_list(_session(), args.name, args.format))
     return 0
 
 
-def _model_register(session: Session, args: argparse.Namespace) -> int:
+def _model_register(args: argparse.Namespace) -> int:
     text = _commands().model_register(
-        session, args.run, args.name, args.artifact_path, args.alias, args.reason
+        _session(), args.run, args.name, args.artifact_path, args.alias, args.reason
     )
     print(text)
     return 0
 
 
-def _model_promote(session: Session, args: argparse.Namespace) -> int:
-    text = _commands().model_promote(session, args.name, args.version, args.challenger, args.reason)
+def _model_promote(args: argparse.Namespace) -> int:
+    text = _commands().model_promote(
+        _session(), args.name, args.version, args.challenger, args.reason
+    )
     print(text)
     return 0
 
 
-def _model_rollback(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().model_rollback(session, args.name, args.reason))
+def _model_rollback(args: argparse.Namespace) -> int:
+    print(_commands().model_rollback(_session(), args.name, args.reason))
     return 0
 
 
@@ -143,19 +146,19 @@ def _add_model_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     rollback.set_defaults(handler=_model_rollback)
 
 
-def _validate_data(session: Session, args: argparse.Namespace) -> int:
+def _validate_data(args: argparse.Namespace) -> int:
     from nbops.validate.data import validate_data
     from nbops.validate.report import cli_summary
 
-    result = validate_data(Path(args.dir), record=not args.no_record, session=session)
+    result = validate_data(Path(args.dir), record=not args.no_record, session=_session())
     print(cli_summary(result))
     return 0
 
 
-def _validate_model(session: Session, args: argparse.Namespace) -> int:
+def _validate_model(args: argparse.Namespace) -> int:
     from nbops.validate.model import validate_model
 
-    print(validate_model(Path(args.dir), session=session).summary())
+    print(validate_model(Path(args.dir), session=_session()).summary())
     return 0
 
 
@@ -178,18 +181,18 @@ def _add_validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
     model.set_defaults(handler=_validate_model)
 
 
-def _level(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().level(session, args.path, "json" if args.json else "text"))
+def _level(args: argparse.Namespace) -> int:
+    print(_commands().level(_session(), args.path, "json" if args.json else "text"))
     return 0
 
 
-def _cache_ls(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().cache_ls(session, args.format))
+def _cache_ls(args: argparse.Namespace) -> int:
+    print(_commands().cache_ls(_session(), args.format))
     return 0
 
 
-def _cache_clear(session: Session, args: argparse.Namespace) -> int:
-    print(_commands().cache_clear(session, args.keys))
+def _cache_clear(args: argparse.Namespace) -> int:
+    print(_commands().cache_clear(_session(), args.keys))
     return 0
 
 
@@ -287,90 +290,6 @@ def _add_pipeline_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     demo.set_defaults(handler=_demo)
 
 
-def _export_airflow(session: Session, args: argparse.Namespace) -> int:
-    from nbops.export.airflow import export_airflow
-
-    result = export_airflow(
-        args.dir,
-        args.out,
-        dag_id=args.dag_id,
-        pipeline_dir=args.pipeline_dir,
-        kernel=args.kernel,
-        schedule=args.schedule,
-    )
-    print(result.text())
-    return 0
-
-
-def _add_export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`nbops export airflow DIR`: a promoted pipeline for an orchestrator."""
-    export = sub.add_parser("export", help="a promoted pipeline for an orchestrator (Airflow)")
-    targets = export.add_subparsers(dest="export_command", required=True, metavar="TARGET")
-    airflow = targets.add_parser("airflow", help="write an Airflow DAG: one task per step")
-    airflow.add_argument("dir", nargs="?", default=".", help="pipeline folder (default .)")
-    airflow.add_argument("--out", "-o", help="DAG file (default DIR/airflow_dag.py)")
-    airflow.add_argument("--dag-id", help="default: the pipeline's name")
-    airflow.add_argument("--pipeline-dir", help="the folder's path on the workers (default: here)")
-    airflow.add_argument("--kernel", help="Jupyter kernel for the steps (default: the notebook's)")
-    airflow.add_argument("--schedule", help="cron expression or preset (default: manual)")
-    airflow.set_defaults(handler=_export_airflow)
-
-
-def _serve(session: Session, args: argparse.Namespace) -> int:
-    from nbops.serve.server import Options, run_server
-    from nbops.serve.target import resolve
-
-    options = Options(
-        args.host, args.port, args.poll, not args.no_log, args.exit_with, not args.no_standby
-    )
-    return run_server(resolve(args.target, args.alias), options, echo=_flushed)
-
-
-def _deploy(session: Session, args: argparse.Namespace) -> int:
-    from nbops.serve.deploy import deploy
-
-    print(deploy(Path(args.dir)).text())  # a failed delivery raises ServingError (exit 10)
-    return 0
-
-
-def _monitor(session: Session, args: argparse.Namespace) -> int:
-    from nbops.monitor import monitor
-
-    result = monitor(args.target, days=args.days, record=not args.no_record)
-    print(result.text())
-    return 0
-
-
-def _flushed(text: str) -> None:
-    print(text, flush=True)  # a server's lines must reach a log file as they happen
-
-
-def _add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`nbops serve|deploy|monitor`: the champion as a service, delivered and watched."""
-    serve = sub.add_parser("serve", help="serve the champion (mlflow models serve + a front)")
-    serve.add_argument("target", nargs="?", default=".", help="pipeline folder or model name")
-    serve.add_argument("--port", "-p", type=int, default=5005, help="default 5005; 0: any")
-    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    serve.add_argument("--alias", default="champion", help="the alias to follow (champion)")
-    serve.add_argument("--poll", type=float, default=5.0, help="seconds between alias checks")
-    serve.add_argument("--no-log", action="store_true", help="do not log requests")
-    serve.add_argument(
-        "--no-standby", action="store_true", help="stop a replaced version at once (less memory)"
-    )
-    serve.add_argument("--exit-with", type=int, help=argparse.SUPPRESS)  # the notebook's pid
-    serve.set_defaults(handler=_serve)
-
-    deploy = sub.add_parser("deploy", help="the deploy stage: deliver the champion, smoke-test it")
-    deploy.add_argument("dir", nargs="?", default=".", help="pipeline folder (default .)")
-    deploy.set_defaults(handler=_deploy)
-
-    monitor = sub.add_parser("monitor", help="drift and live metric of what the server saw")
-    monitor.add_argument("target", nargs="?", default=".", help="pipeline folder or model name")
-    monitor.add_argument("--days", type=int, help="read the log of the last N days (default 7)")
-    monitor.add_argument("--no-record", action="store_true", help="no MLflow metrics")
-    monitor.set_defaults(handler=_monitor)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbops", description="From MLOps Level 0 to Level 1 without leaving the notebook."
@@ -383,9 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_level_parser(sub)
     _add_cache_parser(sub)
     _add_validate_parser(sub)
-    _add_export_parser(sub)
-    _add_serve_parsers(sub)
+    add_export_parser(sub)
+    add_serve_parsers(sub)
     return parser
+
+
+def _session() -> Session:
+    """A session for the commands that read or write the store: configured from the current
+    folder's project (commands that ignore it never build one)."""
+    from nbops.session import Session
+
+    return Session()
 
 
 def _commands() -> ModuleType:
@@ -407,10 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if delegated is not None:
         return delegated
     args = build_parser().parse_args(words)
-    from nbops.session import Session
-
     try:
-        return args.handler(Session(), args)
+        return int(args.handler(args))
     except NbopsError as exc:
         print(f"nbops: error: {exc}", file=sys.stderr)
         return exc.exit_code

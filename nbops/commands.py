@@ -1,32 +1,28 @@
 """The commands behind both ``nbops <command>`` and ``%nbops <command>``.
 
 Each function takes a :class:`~nbops.session.Session` and returns the text to print, so the
-CLI (argument parsing only) and the line magic share one implementation.
+CLI (argument parsing only) and the line magic share one implementation. They only dispatch:
+every result formats itself (``text()``, ``to_json()``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from nbops import registry
-from nbops.diff import diff_records, format_diff
+from nbops.diff import diff_records
 from nbops.errors import NoStoreError, UsageError
 from nbops.record import RunRecord
+from nbops.run_list import FORMATS, RunList
 from nbops.session import Session
 from nbops.store.sync import sync as sync_spool
 
 if TYPE_CHECKING:
     from nbops.cache.store import CacheStore
     from nbops.monitor.result import MonitorResult
-    from nbops.promote import PromoteResult
 
-FORMATS = ("table", "json", "csv")
 MAGIC_HELP = (
     "usage: %nbops wait | sync | runs [EXPERIMENT] | show RUN | diff RUN_A RUN_B | config"
     " | level [PATH] | promotion MODEL | monitor [PIPELINE|MODEL] | check\n"
@@ -46,85 +42,18 @@ def runs(
     session: Session, experiment: str | None = None, fmt: str = "table", limit: int = 50
 ) -> str:
     session.deliver_pending()
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}", fix=f"use one of {', '.join(FORMATS)}")
     try:
         records = session.reader().list_runs(experiment, max_results=limit)
     except NoStoreError as exc:
         if fmt != "table":
             raise
         return f"{exc.message}\n  {exc.fix}"
-    if fmt == "json":
-        return json.dumps([r.to_dict() for r in records], indent=1, default=str)
-    if fmt == "csv":
-        return runs_csv(records)
-    if fmt != "table":
-        raise UsageError(f"unknown format {fmt!r}", fix=f"use one of {', '.join(FORMATS)}")
-    if not records:
-        where = f"experiment {experiment!r}" if experiment else session.config.tracking_uri
-        return f"no runs in {where}; put %%track on a cell to record one"
-    return runs_table(records)
-
-
-def _varying(records: Sequence[RunRecord], attr: str, limit: int) -> list[str]:
-    """Keys worth a column: metrics always; params only where runs differ."""
-    keys: dict[str, set[str]] = {}
-    for record in records:
-        for key, value in getattr(record, attr).items():
-            keys.setdefault(key, set()).add(repr(value))
-    wanted = [
-        k for k, vals in keys.items() if attr == "metrics" or len(vals) > 1 or len(records) == 1
-    ]
-    return sorted(wanted)[:limit]
-
-
-def runs_table(records: Sequence[RunRecord]) -> str:
-    metrics = _varying(records, "metrics", 6)
-    params = _varying(records, "params", 5)
-    header = ["run", "name", "experiment", "status", "started", "secs", *metrics, *params]
-    rows = [header]
-    for r in records:
-        rows.append(
-            [
-                (r.run_id or "")[:8],
-                r.name or "",
-                r.experiment or "",
-                r.status,
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(r.start)) if r.start else "",
-                f"{r.duration:.2f}" if r.duration is not None else "",
-                *[_num(r.metrics.get(m)) for m in metrics],
-                *[_short(r.params.get(p)) for p in params],
-            ]
-        )
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def runs_csv(records: Sequence[RunRecord]) -> str:
-    params = sorted({k for r in records for k in r.params})
-    metrics = sorted({k for r in records for k in r.metrics})
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        ["run_id", "name", "experiment", "status", "start", "duration"]
-        + [f"params.{p}" for p in params]
-        + [f"metrics.{m}" for m in metrics]
+    listed = RunList(
+        records, f"experiment {experiment!r}" if experiment else session.config.tracking_uri
     )
-    for r in records:
-        writer.writerow(
-            [r.run_id, r.name, r.experiment, r.status, r.start, r.duration]
-            + [r.params.get(p, "") for p in params]
-            + [r.metrics.get(m, "") for m in metrics]
-        )
-    return out.getvalue().rstrip("\n")
-
-
-def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:.4g}"
-
-
-def _short(value: object) -> str:
-    text = "" if value is None else str(value)
-    return text if len(text) <= 18 else text[:17] + "…"
+    return {"json": listed.to_json, "csv": listed.csv}.get(fmt, listed.text)()
 
 
 def show(session: Session, ref: str, fmt: str = "text") -> str:
@@ -132,32 +61,16 @@ def show(session: Session, ref: str, fmt: str = "text") -> str:
     record = session.reader().get_run(ref)
     if fmt == "json":
         return record.to_json()
-    from nbops.display import MAX_PARAMS, render_text
+    from nbops.display import detail_text
 
-    lines = [render_text(record, "saved", "")]
-    if len(record.params) > MAX_PARAMS:
-        lines.append("all params:")
-        lines += [f"    {k} = {v!r}" for k, v in sorted(record.params.items())]
-    if record.context.notebook or record.context.git_commit:
-        dirty = " (dirty)" if record.context.git_dirty else ""
-        lines.append(
-            f"notebook: {record.context.notebook or '?'}  git: "
-            f"{(record.context.git_commit or '-')[:10]}{dirty}"
-        )
-    if record.code:
-        lines += ["code:", *("    " + ln for ln in record.code.splitlines())]
-    return "\n".join(lines)
+    return detail_text(record)
 
 
 def diff(session: Session, ref_a: str, ref_b: str, fmt: str = "text") -> str:
     session.deliver_pending()
     store = session.reader()
     result = diff_records(store.get_run(ref_a), store.get_run(ref_b))
-    if fmt == "json":
-        from dataclasses import asdict
-
-        return json.dumps(asdict(result), indent=1, default=str)
-    return format_diff(result)
+    return result.to_json() if fmt == "json" else result.text()
 
 
 def sync(
@@ -174,30 +87,7 @@ def sync(
         retry_quarantined=retry_quarantined,
         store=target,
     )
-    lines = [f"restored {len(report.restored)} quarantined record(s)"] if report.restored else []
-    stores = sorted({r.store or session.config.tracking_uri for r in report.delivered})
-    lines.append(f"delivered {len(report.delivered)} run(s) to {', '.join(stores) or 'MLflow'}")
-    lines += [
-        f"  {r.record_id[:8]} -> run {r.run_id} (experiment {r.experiment!r})"
-        for r in report.delivered
-    ]
-    for record, reason in report.failed:
-        lines.append(f"  FAILED {record.record_id[:8]}: {reason}")
-    if report.failed:
-        lines.append(
-            "the records stay in .nbops/spool; fix the store and run `nbops sync` again (or "
-            "send them to another store: `nbops sync --store URI`)"
-        )
-    for record, reason in report.quarantined:
-        lines.append(f"  SET ASIDE {record.record_id[:8]}: MLflow refuses it: {reason}")
-    if report.quarantined:
-        lines.append(
-            "set-aside records are kept in .nbops/spool/.quarantine with the reason; "
-            "`nbops sync --retry-quarantined` tries them again"
-        )
-    if report.skipped:
-        lines.append(f"  {len(report.skipped)} run(s) are being written by another process")
-    return "\n".join(lines), not report.failed
+    return report.text(session.config.tracking_uri), report.ok
 
 
 def wait(session: Session, timeout: float | None = None) -> str:
@@ -292,58 +182,19 @@ def _cache_store(session: Session) -> CacheStore:
 
 def cache_ls(session: Session, fmt: str = "table") -> str:
     """`nbops cache ls`: the entries, most recently used first, and the cache's size."""
+    from nbops.cache.listing import CacheListing
+
     store = _cache_store(session)
-    entries = store.entries()
-    if fmt == "json":
-        rows = [
-            {"key": e.key, "size": e.size, "last_used": e.last_used, **e.manifest} for e in entries
-        ]
-        return json.dumps(rows, indent=1, default=str)
-    total = sum(e.size for e in entries)
-    head = (
-        f"cache {store.folder}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, "
-        f"{_mb(total)} of {_mb(store.max_bytes)} ([tool.nbops] cache_max_mb)"
-    )
-    if not entries:
-        return head + "\nnothing cached yet: put %%track --cache on a cell"
-    rows = [["key", "run", "made", "last used", "size", "run took", "restores"]]
-    for e in entries:
-        names = [n for spec in e.manifest.get("outputs", []) for n in spec.get("names", [])]
-        rows.append(
-            [
-                e.key[:12],
-                e.run,
-                _when(e.manifest.get("created")),
-                _when(e.last_used),
-                _mb(e.size),
-                f"{float(e.manifest.get('seconds', 0)):.1f} s",
-                _short(", ".join(names) or "-"),
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join([head, *(line.rstrip() for line in lines)])
+    listing = CacheListing(store, store.entries())
+    return listing.to_json() if fmt == "json" else listing.text()
 
 
 def cache_clear(session: Session, keys: Sequence[str] = ()) -> str:
     """`nbops cache clear [KEY...]`: remove every entry, or those whose key starts so."""
+    from nbops.cache.listing import Cleared
+
     store = _cache_store(session)
-    removed = store.clear(list(keys) or None)
-    freed = sum(e.size for e in removed)
-    what = f"{len(removed)} entr{'y' if len(removed) == 1 else 'ies'}"
-    if keys and not removed:
-        return f"no cache entry has a key starting with {', '.join(keys)} (see `nbops cache ls`)"
-    return f"removed {what} ({_mb(freed)}) from {store.folder}"
-
-
-def _mb(size: float) -> str:
-    return f"{size / 2**20:.1f} MB"
-
-
-def _when(stamp: object) -> str:
-    if not isinstance(stamp, int | float) or not stamp:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
+    return Cleared(store, keys, store.clear(list(keys) or None)).text()
 
 
 def level(session: Session, path: str | None = None, fmt: str = "text") -> str:
@@ -362,57 +213,11 @@ def monitor(target: str = ".") -> MonitorResult:
     return check(target)
 
 
-def promote_text(result: PromoteResult) -> str:
-    """What `nbops promote` did: the steps and their dataflow, files, notes, how to run."""
-    plan = result.plan
-    lines = [f"promoted {plan.notebook} -> {result.out_dir} ({len(plan.steps)} step(s))"]
-    for step in plan.steps:
-        loads = ", ".join(f"{a.name}<-{a.producer}" for a in step.inputs) or "-"
-        lines.append(f"  {step.name}: params {', '.join(step.params) or '-'}; loads {loads}")
-    changed = len(result.written) + len(result.removed)
-    lines.append(f"files: {changed} written/removed, {len(result.unchanged)} unchanged")
-    lines += [n if n.startswith("warning:") else f"note: {n}" for n in result.notes]
-    lines.append(f"run it: nbops run {result.out_dir}")
-    return "\n".join(lines)
-
-
 def model_list(session: Session, name: str, fmt: str = "table") -> str:
     """`nbops model list NAME`: versions newest first, aliases, metrics, the gate's decision
-    and the data validation status (versions registered by a pipeline), the latest change."""
-    versions = registry.list_versions(session.config, name)
-    if fmt == "json":
-        rows = [asdict(v) | {"created": v.created.isoformat()} for v in versions]
-        return json.dumps(rows, indent=1, default=str)
-    if not versions:
-        return f"model {name!r} has no versions"
-    metrics = sorted({k for v in versions for k in v.metrics})[:4]
-    rows = [["version", "aliases", "run", "created", *metrics, "gate", "data", "last change"]]
-    for v in versions:
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created.timestamp()))
-        rows.append(
-            [
-                str(v.version),
-                ",".join(v.aliases) or "-",
-                (v.run_id or "")[:8],
-                created,
-                *[_num(v.metrics.get(m)) for m in metrics],
-                v.tags.get("nbops.gate.decision", "-"),  # versions the pipeline's gate made
-                v.tags.get("nbops.validation.data", "-"),
-                _last_change(v.history),
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _last_change(history: list[dict[str, object]]) -> str:
-    if not history:
-        return ""
-    e = history[-1]
-    what = f"{e['alias']} {e['action']}" if "alias" in e else str(e.get("op", ""))
-    reason = f": {_short(e.get('reason'))}" if e.get("reason") else ""
-    return f"{what} {str(e.get('at', ''))[:16]} by {e.get('by', '?')}{reason}"
+    and the data validation status, the latest change."""
+    listed = registry.VersionList(name, registry.list_versions(session.config, name))
+    return listed.to_json() if fmt == "json" else listed.text()
 
 
 def model_register(
@@ -431,28 +236,9 @@ def model_register(
 def model_promote(
     session: Session, name: str, version: str | None, challenger: bool, reason: str
 ) -> str:
-    return change_text(
-        registry.promote(session.config, name, version, challenger=challenger, reason=reason)
-    )
+    change = registry.promote(session.config, name, version, challenger=challenger, reason=reason)
+    return change.text()
 
 
 def model_rollback(session: Session, name: str, reason: str) -> str:
-    return change_text(registry.rollback(session.config, name, reason=reason))
-
-
-def change_text(change: registry.RegistryChange) -> str:
-    """What a promote/rollback moved, who did it and why, and how to load the champion."""
-    champion = change.aliases.get(registry.CHAMPION)
-    if not change.changes:
-        held = f"version {champion} is the champion" if champion else "it has no champion"
-        note = f"{change.note}; " if change.note else ""
-        return f"model {change.name!r}: {note}nothing changed ({held})"
-    lines = [f"model {change.name!r}: version {champion} is the champion ({change.op})"]
-    for c in change.changes:
-        old = f"v{c.old}" if c.old is not None else "-"
-        new = f"v{c.new}" if c.new is not None else "- (removed)"
-        lines.append(f"  {c.alias:<10} {old} -> {new}")
-    reason = f"; reason: {change.reason}" if change.reason else ""
-    lines.append(f"by {change.actor} at {change.at}{reason}")
-    lines.append(f"load it: models:/{change.name}@{registry.CHAMPION}")
-    return "\n".join(lines)
+    return registry.rollback(session.config, name, reason=reason).text()

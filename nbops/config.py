@@ -19,6 +19,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from nbops.errors import ConfigError
 
@@ -94,7 +95,7 @@ def load_config(start: Path | None = None, env: Mapping[str, str] | None = None)
     root = Path(pinned).resolve() if pinned else find_project_root(start)
     table = _pyproject_table(root / "pyproject.toml")
     config = Config(project_root=root)
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # each coerced to its field's type
     for spec in fields(Config):
         if spec.name == "project_root":
             continue

@@ -97,7 +97,6 @@ def _serve(folder: Path, echo: Callable[[str], None]) -> None:
 
 def _pipeline(workspace: Path, session: Session, echo: Callable[[str], None]) -> str:
     """Promote the tagged wine notebook and run its pipeline; the registered model's name."""
-    from nbops import commands
     from nbops.examples import write_wine_project
     from nbops.pipeline.run import run_pipeline
     from nbops.promote import promote
@@ -106,7 +105,7 @@ def _pipeline(workspace: Path, session: Session, echo: Callable[[str], None]) ->
         subprocess.run(["git", "init", "-q"], cwd=workspace, check=True)  # not in an enclosing one
     notebook = write_wine_project(workspace)
     promoted = promote(notebook)
-    echo(f"2. {commands.promote_text(promoted)}")
+    echo(f"2. {promoted.text()}")
     result = run_pipeline(promoted.out_dir, session=session, echo=echo)
     if result.status != "FINISHED":
         raise NotebookError(

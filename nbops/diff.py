@@ -61,6 +61,15 @@ class RunDiff:
     code_diff: list[str] = field(default_factory=list)  # unified diff lines (no newlines)
     notes: list[str] = field(default_factory=list)  # params told apart by their long names
 
+    def text(self) -> str:
+        return format_diff(self)
+
+    def to_json(self) -> str:
+        import json
+        from dataclasses import asdict
+
+        return json.dumps(asdict(self), indent=1, default=str)
+
     @property
     def metrics_changed(self) -> dict[str, MetricDelta]:
         return {k: v for k, v in self.metrics.items() if v.changed}

@@ -126,7 +126,7 @@ def _headline(record: RunRecord, state: str) -> str:
     head = f"nbops run {name}({run_id})"
     if record.experiment:
         head += f" in '{record.experiment}'"
-    status = record.status
+    status: str = record.status
     if record.error:
         status += f": {_truncate(record.error, MAX_ERROR)}"
     parts = [head, status]
@@ -223,3 +223,21 @@ def _limited(items: list[str], limit: int) -> str:
 def _truncate(text: str, limit: int) -> str:
     text = " ".join(text.split())  # one line: newlines would break the layout
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def detail_text(record: RunRecord) -> str:
+    """``nbops show RUN``: the summary, every param when the summary cut them, where the run
+    came from, and its code."""
+    lines = [render_text(record, "saved", "")]
+    if len(record.params) > MAX_PARAMS:
+        lines.append("all params:")
+        lines += [f"    {k} = {v!r}" for k, v in sorted(record.params.items())]
+    if record.context.notebook or record.context.git_commit:
+        dirty = " (dirty)" if record.context.git_dirty else ""
+        lines.append(
+            f"notebook: {record.context.notebook or '?'}  git: "
+            f"{(record.context.git_commit or '-')[:10]}{dirty}"
+        )
+    if record.code:
+        lines += ["code:", *("    " + ln for ln in record.code.splitlines())]
+    return "\n".join(lines)

@@ -15,6 +15,9 @@ class NbopsError(Exception):
     """Root of every nbops error; ``fix`` tells the user what to do next."""
 
     exit_code: ClassVar[int] = 1
+    message: str
+    fix: str
+    fields: dict[str, Any]  # every keyword given, also set as attributes (declared per class)
 
     def __init__(self, message: str, *, fix: str = "", **fields: Any) -> None:
         super().__init__(message)
@@ -36,21 +39,31 @@ def _rebuild(cls: type[NbopsError], message: str, fix: str, fields: dict[str, An
 
 
 class ConfigError(NbopsError):
-    """A setting in ``[tool.nbops]`` or an ``NBOPS_*`` variable is invalid."""
+    """A setting in ``[tool.nbops]`` or an ``NBOPS_*`` variable is invalid (fields: ``key``,
+    ``setting``, ``path``)."""
 
     exit_code = 2
+    key: str
+    setting: str
+    path: str
 
 
 class UsageError(NbopsError):
-    """A command or magic was called with arguments that cannot work."""
+    """A command or magic was called with arguments that cannot work (fields, when they
+    help: ``path``, ``model``, ``alias``, ``stage``)."""
 
     exit_code = 2
+    path: str
+    model: str
+    alias: str
+    stage: str
 
 
 class RunNotFoundError(NbopsError):
-    """A run id, prefix or name matched no run (or more than one)."""
+    """A run id, prefix or name matched no run (or more than one) (field: ``ref``)."""
 
     exit_code = 3
+    ref: str
 
 
 class StoreError(NbopsError):
@@ -64,6 +77,9 @@ class StoreError(NbopsError):
 
     exit_code = 4
     kind: str = "store"
+    uri: str
+    model: str
+    experiment: str
 
 
 class NoStoreError(StoreError):
@@ -72,15 +88,23 @@ class NoStoreError(StoreError):
 
 
 class NotebookError(NbopsError):
-    """A notebook cannot be read or its tags/cells are not valid for nbops."""
+    """A notebook cannot be read or its tags/cells are not valid for nbops (fields: ``path``
+    the notebook, ``cell`` its number and first line, ``step``, ``file``, and what the check
+    was about: ``variable``, ``param``, ``tag``...)."""
 
     exit_code = 5
+    path: str
+    cell: str
+    step: str
+    file: str
 
 
 class FingerprintError(NbopsError):
     """An object cannot be fingerprinted deterministically (fields: ``obj_type``, ``reason``)."""
 
     exit_code = 6
+    obj_type: str
+    reason: str
 
 
 class RegistryError(NbopsError):
@@ -88,6 +112,9 @@ class RegistryError(NbopsError):
     (fields: ``model``, ``version``, ``alias``)."""
 
     exit_code = 7
+    model: str
+    version: str | int
+    alias: str
 
 
 class DataValidationError(NbopsError):
@@ -95,6 +122,9 @@ class DataValidationError(NbopsError):
     training (fields: ``file``, ``columns``, ``report``)."""
 
     exit_code = 8
+    file: str
+    columns: list[str]
+    report: str
 
 
 class BusyError(NbopsError):
@@ -102,6 +132,8 @@ class BusyError(NbopsError):
     was run or recorded."""
 
     exit_code = 9
+    pid: int
+    started: float
 
 
 class ServingError(NbopsError):
@@ -109,3 +141,5 @@ class ServingError(NbopsError):
     a deployment could not be made (fields: ``model``, ``version``)."""
 
     exit_code = 10
+    model: str
+    version: str | int | None

@@ -8,7 +8,6 @@ at module level (``tests/unit/test_imports.py`` checks it).
 
 from __future__ import annotations
 
-import ast
 import shlex
 import threading
 from typing import Any
@@ -18,6 +17,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from nbops.capture import CaptureOptions
+from nbops.capture.execute import run_code
 from nbops.display import Summary
 from nbops.errors import NbopsError
 from nbops.record import RunRecord
@@ -47,6 +47,8 @@ def _options(args: Any, auto_default: bool) -> CaptureOptions:
 class NbopsMagics(Magics):
     """``%%track`` and ``%nbops``; one :class:`Session` per shell."""
 
+    shell: Any  # the InteractiveShell the magics are registered with (set by IPython)
+
     def __init__(self, shell: Any, session: Session | None = None) -> None:
         super().__init__(shell)
         self._session = session
@@ -54,7 +56,7 @@ class NbopsMagics(Magics):
     @property
     def session(self) -> Session:
         if self._session is None:
-            from nbops.api import default_session
+            from nbops.session import default_session
 
             self._session = default_session()
         return self._session
@@ -95,7 +97,9 @@ class NbopsMagics(Magics):
         self.session.check_state(capture, self.shell)
         try:
             if args.cache:
-                result = self.session.cached(capture, self.shell, args.cache == "force").run(
+                from nbops.cache.cell import for_capture
+
+                result = for_capture(self.session, capture, self.shell, args.cache == "force").run(
                     code,
                     lambda: self._run(code, cell, capture),
                     capture.scan,
@@ -110,29 +114,8 @@ class NbopsMagics(Magics):
         return result
 
     def _run(self, code: str, raw: str, capture: Any = None) -> Any:
-        """Execute like IPython: statements, then the last expression's value (unless ``;``)."""
         __tracebackhide__ = True
-        shell = self.shell
-        filename = shell.compile.cache(code, shell.execution_count, raw_code=raw)
-        if capture is not None:
-            capture.code_file = (filename, 1)  # where a raising cell stopped, for the record
-        tree = shell.compile.ast_parse(code, filename=filename)
-        last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr) and not _quiet(raw):
-            last = ast.Expression(tree.body.pop().value)
-        try:
-            compiled = shell.compile(tree, filename, "exec")
-        except SyntaxError as exc:
-            if "await" in str(exc.msg):
-                raise IPythonUsageError(
-                    "%%track cannot run top-level `await`: put the async code in a function "
-                    "and call it with asyncio.run(), or drop %%track from this cell"
-                ) from None
-            raise
-        exec(compiled, shell.user_ns)
-        if last is not None:
-            return eval(shell.compile(last, filename, "eval"), shell.user_ns)
-        return None
+        return run_code(self.shell, code, raw, capture)
 
     def _record(self, capture: Any, error: BaseException | None, live: Any = None) -> None:
         """Spool and queue the record, show the summary; never raises into the cell."""
@@ -246,13 +229,13 @@ def flush_on_kernel_shutdown(shell: Any) -> None:
     a record that still misses it stays in the spool, and the next ``nbops`` command that reads
     the store (or ``nbops sync``) delivers it.
     """
-    kernel = getattr(shell, "kernel", None)
+    kernel: Any = getattr(shell, "kernel", None)
     original = getattr(kernel, "do_shutdown", None)
     if original is None or getattr(original, "_nbops_flushes", False):
         return
 
     def do_shutdown(restart: bool) -> Any:
-        from nbops.api import default_session
+        from nbops.session import default_session
 
         if default_session.cache_info().currsize:
             default_session().flush(timeout=2.0)  # SIGTERM comes at 2.5 s
@@ -264,7 +247,7 @@ def flush_on_kernel_shutdown(shell: Any) -> None:
 
 def watch_state(shell: Any) -> None:
     """Watch executions for hidden state (``[tool.nbops] state_check``, on by default)."""
-    from nbops.api import default_session
+    from nbops.session import default_session
 
     try:
         if not default_session().config.state_check:
@@ -280,7 +263,7 @@ def warm_session(shell: Any) -> None:
     """Start what the first tracked cell would otherwise wait for (the notebook lookup; in a
     headless kernel also the store). A broken configuration is reported at the first
     tracked cell instead."""
-    from nbops.api import default_session
+    from nbops.session import default_session
 
     try:
         default_session().warm(shell)
@@ -303,10 +286,3 @@ def _start_live(shell: Any, capture: Any) -> Any:
 def _updates_in_place(shell: Any) -> bool:
     """Kernels (Jupyter, VS Code) update a displayed output by id; a terminal cannot."""
     return type(shell).__name__ != "TerminalInteractiveShell" and hasattr(shell, "kernel")
-
-
-def _quiet(raw: str) -> bool:
-    """A trailing ``;`` hides the last value, as in plain IPython."""
-    lines = [ln.split("#", 1)[0].rstrip() for ln in raw.rstrip().splitlines()]
-    lines = [ln for ln in lines if ln]
-    return bool(lines) and lines[-1].endswith(";")

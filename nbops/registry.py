@@ -20,19 +20,27 @@ from typing import TYPE_CHECKING
 
 from nbops.config import Config
 from nbops.errors import UsageError
+from nbops.store.registry_info import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS,
+    Event,
+    RegistryChange,
+    VersionInfo,
+)
+from nbops.store.registry_info import AliasChange as AliasChange
+from nbops.store.registry_info import ModelVersionInfo as ModelVersionInfo
+from nbops.store.registry_info import VersionList as VersionList
 from nbops.store.registry_store import HISTORY_MAX_CHARS as HISTORY_MAX_CHARS
 from nbops.store.registry_store import HISTORY_MAX_EVENTS as HISTORY_MAX_EVENTS
 from nbops.store.registry_store import REASON_MAX_CHARS as REASON_MAX_CHARS
 from nbops.store.registry_store import TAG_HISTORY as TAG_HISTORY
-from nbops.store.registry_store import AliasChange as AliasChange
-from nbops.store.registry_store import Event, RegistryChange, VersionInfo, open_model
-from nbops.store.registry_store import ModelVersionInfo as ModelVersionInfo
 from nbops.store.registry_store import _capped as _capped  # tests check the cap here
+from nbops.store.registry_store import open_model
 
 if TYPE_CHECKING:
     from nbops.session import Session
 
-CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 _ALIAS, _RESERVED = re.compile(r"[\w-]{1,255}"), re.compile(r"(?i)latest|v\d+")  # MLflow's rules
 
 

@@ -1,8 +1,9 @@
 """A tracking session: config, local spool, background writer and caches, shared by all runs.
 
 One session lives per IPython shell (owned by the magics) or per process (``nbops.track()``
-in scripts). It turns a finished :class:`~nbops.capture.Capture` into a spooled record and
-hands it to the writer.
+in scripts: :func:`default_session`); a pipeline's is its enclosing project's
+(:func:`pipeline_session`, :func:`project_start`). It turns a finished
+:class:`~nbops.capture.Capture` into a spooled record and hands it to the writer.
 
 What identifies a run (experiment, notebook, project root, store, source) is fixed in
 :meth:`Session.commit`, on the cell's thread, in the process that ran it: the spooled record
@@ -31,8 +32,9 @@ from nbops.capture import Capture, CaptureOptions
 from nbops.capture import context as ctx
 from nbops.capture.frontend import delivers_at_cell_end
 from nbops.capture.namespace import STAT_PREFIX, complete_file_hashes
-from nbops.config import Config, load_config
-from nbops.fingerprint import FileHashCache
+from nbops.config import ROOT_MARKERS, Config, find_project_root, load_config
+from nbops.dvc import DVC_DIR
+from nbops.hashing.files import FileHashCache
 from nbops.record import RunRecord
 from nbops.store.admit import admit
 from nbops.store.protocol import Tracker
@@ -40,7 +42,6 @@ from nbops.store.spool import MemoryEntry, Spool, SpoolEntry
 from nbops.store.writer import Writer
 
 if TYPE_CHECKING:
-    from nbops.cache.cell import CellCache
     from nbops.capture.discovery import Found, NotebookFinder
 
 log = logging.getLogger("nbops")
@@ -168,25 +169,6 @@ class Session:
         except Exception:  # a check must never break the cell
             log.debug("nbops: the hidden-state check failed", exc_info=True)
 
-    def cached(self, capture: Capture, shell: Any, force: bool = False) -> CellCache:
-        """The cache around a ``%%track --cache`` cell (``nbops.cache``, imported here)."""
-        from nbops.cache.cell import CellCache
-        from nbops.cache.store import CacheStore
-
-        store = CacheStore(self.config.cache_dir, int(self.config.cache_max_mb * 2**20))
-        cache = CellCache(
-            store,
-            capture.ns,
-            root=self.config.project_root,
-            record=capture.record,
-            force=force,
-            shell=shell,
-            file_cache=self.file_cache,
-        )
-        # a hit's model is the original run's (logged there): not logged again
-        cache.on_hit = lambda: setattr(capture.options, "log_model", False)
-        return cache
-
     def identify(
         self,
         record: RunRecord,
@@ -274,6 +256,31 @@ class Session:
     def earlier_failures(self) -> list[tuple[RunRecord, BaseException]]:
         """Background writes that failed since the last look (none if nothing was written)."""
         return self.writer.take_failures() if "writer" in self.__dict__ else []
+
+
+@functools.cache
+def default_session() -> Session:
+    """The process's session, shared by ``%%track``, ``nbops.track()``, the widgets and the
+    stages that record runs."""
+    return Session()
+
+
+def pipeline_session(folder: Path) -> Session:
+    """A session of the project the pipeline belongs to (see :func:`project_start`)."""
+    return Session(load_config(project_start(folder)))
+
+
+def project_start(folder: Path) -> Path:
+    """Where to look for the nbops project of a pipeline folder: a ``.dvc`` that ``dvc init
+    --no-scm`` put in the pipeline folder must not make the folder its own project when one
+    encloses it."""
+    own = [m for m in ROOT_MARKERS if (folder / m).exists()]
+    if own and own != [DVC_DIR]:
+        return folder
+    parent = find_project_root(folder.parent)
+    if any((parent / m).exists() for m in ROOT_MARKERS):
+        return parent
+    return folder
 
 
 def experiment_for(notebook: str | None, config: Config) -> str:

@@ -15,13 +15,18 @@ import ast
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbops.cache import outputs as out
 from nbops.cache.key import CellKey, compute_key
 from nbops.cache.store import CacheStore, Entry
 from nbops.capture.scan import CellScan
+from nbops.capture.seeds import seed_warnings
 from nbops.record import RunRecord
+
+if TYPE_CHECKING:
+    from nbops.capture import Capture
+    from nbops.session import Session
 
 TAG = "nbops.cache"  # hit | stored | ran
 TAG_KEY = "nbops.cache.key"
@@ -283,14 +288,14 @@ def _unseeded_inputs(ns: Mapping[str, Any], scan: CellScan, key: CellKey) -> lis
     from nbops.capture import namespace as nsp
 
     fitted = sorted(name for name in scan.fits if name in key.inputs and name in ns)
-    return nsp.seed_warnings(ns, CellScan(), [n for n in fitted if nsp.is_estimator(ns[n])])
+    return seed_warnings(ns, CellScan(), [n for n in fitted if nsp.is_estimator(ns[n])])
 
 
 def _unseeded_outputs(ns: Mapping[str, Any], scan: CellScan) -> list[str]:
     """Estimators the cell made or fitted with random_state=None (results change every run)."""
     from nbops.capture import namespace as nsp
 
-    return nsp.seed_warnings(ns, CellScan(), nsp.estimator_names(ns, scan))
+    return seed_warnings(ns, CellScan(), nsp.estimator_names(ns, scan))
 
 
 def _secrets(found: out.Outputs, events: list[list[Any]]) -> list[str]:
@@ -310,7 +315,7 @@ def _secrets(found: out.Outputs, events: list[list[Any]]) -> list[str]:
 
 def _mutated(ns: Mapping[str, Any], key: CellKey, before: Mapping[str, int]) -> list[str]:
     """Inputs the cell changed in place (same object, new identity): ``model.fit(X, y)``."""
-    from nbops.cache.identity import Identities
+    from nbops.hashing.identity import Identities
 
     ids = Identities(ns)
     changed = []
@@ -328,3 +333,21 @@ def _mb(size: int | float) -> str:
     if size >= 2**20 / 10:
         return f"{size / 2**20:.1f} MB"
     return f"{size / 1024:.0f} KB" if size >= 1024 else f"{int(size)} bytes"
+
+
+def for_capture(session: Session, capture: Capture, shell: Any, force: bool = False) -> CellCache:
+    """The cache around a ``%%track --cache`` cell of ``session`` (``%%track`` imports this
+    package only for such a cell)."""
+    store = CacheStore(session.config.cache_dir, int(session.config.cache_max_mb * 2**20))
+    cache = CellCache(
+        store,
+        capture.ns,
+        root=session.config.project_root,
+        record=capture.record,
+        force=force,
+        shell=shell,
+        file_cache=session.file_cache,
+    )
+    # a hit's model is the original run's (logged there): not logged again
+    cache.on_hit = lambda: setattr(capture.options, "log_model", False)
+    return cache

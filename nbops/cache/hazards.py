@@ -216,10 +216,10 @@ def _object_name(obj: Any) -> str:
         obj = obj.__func__
     if _is_module(obj):
         return obj.__name__
-    module = getattr(obj, "__module__", None)
-    qualname = getattr(obj, "__qualname__", None)
-    if isinstance(module, str) and isinstance(qualname, str):
-        return f"{module}.{qualname}"
+    where: object = getattr(obj, "__module__", None)
+    qualname: object = getattr(obj, "__qualname__", None)
+    if isinstance(where, str) and isinstance(qualname, str):
+        return f"{where}.{qualname}"
     return ""
 
 
@@ -307,7 +307,7 @@ def _module_targets(node: ast.AST, ns: Mapping[str, Any]) -> list[ast.AST]:
 
 
 def _from_bytecode(fn: Any, name: str) -> list[Hazard]:
-    from nbops.cache.identity import _global_names
+    from nbops.hashing.identity import _global_names
 
     found = []
     code = getattr(fn, "__code__", None)

@@ -2,7 +2,7 @@
 
 The key covers the cell's code as run (after IPython's transforms; its syntax tree, so
 comments and spacing do not count), the identity of every value it reads from the namespace
-(:mod:`nbops.cache.identity`; functions and classes of the notebook by their code, and the
+(:mod:`nbops.hashing.identity`; functions and classes of the notebook by their code, and the
 globals that code reads in turn), the md5 of every file it or those functions read, the
 versions of the packages behind everything it touches (and the md5 of local modules), and the
 Python version. Two executions with equal keys compute the same thing, unless the code reads
@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbops.arrowhash import canon
 from nbops.cache.files import MAX_TREE_FILES, Files, code_files, resolve
 from nbops.cache.hazards import IPYTHON, Hazard, function_source, scan_code, scan_function
-from nbops.cache.identity import HISTORY_NAMES, Identities
 from nbops.capture.scan import CellScan, scan_cell
-from nbops.filehash import FileHashCache, fingerprint_file
+from nbops.hashing.files import FileHashCache, fingerprint_file
+from nbops.hashing.identity import HISTORY_NAMES, Identities
+from nbops.hashing.values import canon
 from nbops.project_paths import escape, files_under
 
 KEY_VERSION = "nbops-cache-1"  # bump when what the key covers changes

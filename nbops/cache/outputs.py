@@ -28,9 +28,9 @@ from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import Any
 
-from nbops.cache.identity import from_notebook
-from nbops.filehash import fingerprint_file
-from nbops.fingerprint import fingerprint
+from nbops.hashing.files import fingerprint_file
+from nbops.hashing.frames import fingerprint
+from nbops.hashing.identity import from_notebook
 from nbops.pipeline import serializers
 
 LOSSY = frozenset({"parquet", "npy"})  # formats checked by reading back

@@ -108,7 +108,7 @@ class CacheStore:
 
     def entries(self) -> list[Entry]:
         """Every entry, most recently used first."""
-        found = []
+        found: list[Entry] = []
         if not self.folder.is_dir():
             return found
         for shard in self.folder.iterdir():

@@ -29,9 +29,9 @@ from nbops.capture.collector import ACTIVE, Collector
 from nbops.capture.describe import first_comment
 from nbops.capture.redact import redact_code, redact_record, secret_path
 from nbops.capture.scan import CellScan, scan_cell
+from nbops.capture.seeds import seed_warnings
 from nbops.capture.usage import set_contexts
-from nbops.filehash import DEFAULT_HASH_MAX_MB
-from nbops.fingerprint import FileHashCache
+from nbops.hashing.files import DEFAULT_HASH_MAX_MB, FileHashCache
 from nbops.record import ModelRef, RunRecord, Status
 
 
@@ -163,7 +163,7 @@ class Capture:
             est = self.ns[name]
             record.estimators[name] = {"class": type(est).__name__, "params": lean.settings(est)}
             record.params.update(lean.lean_params(name, est, scan.named_settings.get(name, {})))
-        warnings = nsp.seed_warnings(self.ns, scan, estimators, record.code)
+        warnings = seed_warnings(self.ns, scan, estimators, record.code)
         record.warnings.extend(warnings)
 
     def _data(self) -> None:

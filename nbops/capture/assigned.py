@@ -39,7 +39,7 @@ def assigned_names(
     rebound = {n for n in scan.stored if n in ns and before_ids.get(n) != id(ns[n])}
     if line is None:
         return rebound
-    done = set()
+    done: set[str] = set()
     for statement in scan.statements:
         if statement.end < line:
             done |= statement.binds

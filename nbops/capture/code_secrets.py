@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from nbops.capture.code_tokens import by_tokens, by_value
 from nbops.capture.findings import Finding, line_starts, merge_findings
@@ -150,7 +151,7 @@ class _SecretLiterals:
     def bind(self, target: ast.expr, value: ast.expr | None) -> None:
         """``target = value`` in any of its forms (unpacking pairs names with values)."""
         if _same_shape(target, value):
-            for item, part in zip(target.elts, value.elts, strict=True):  # type: ignore[union-attr]
+            for item, part in zip(target.elts, value.elts, strict=True):  # type: ignore[attr-defined,union-attr]
                 self.bind(item, part)
             return
         name = _secret_target(target)
@@ -197,14 +198,16 @@ class _SecretLiterals:
         args = node.args
         positional = [*args.posonlyargs, *args.args]
         with_default = positional[len(positional) - len(args.defaults) :]
-        pairs = list(zip(with_default, args.defaults, strict=True))
+        pairs: list[tuple[ast.arg, ast.expr | None]] = list(
+            zip(with_default, args.defaults, strict=True)
+        )
         pairs += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
         for arg, default in pairs:
             if default is not None and is_secret_name(arg.arg):
                 self.collect(default, f"the default of {arg.arg!r}")
 
 
-_HANDLERS = {
+_HANDLERS: dict[type[ast.AST], Callable[[_SecretLiterals, Any], None]] = {
     ast.Assign: _SecretLiterals.assign,
     ast.AugAssign: _SecretLiterals.single,
     ast.AnnAssign: _SecretLiterals.single,

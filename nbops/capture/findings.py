@@ -38,7 +38,8 @@ def merge_findings(found: list[Finding]) -> list[Finding]:
 
 def line_starts(source: str) -> list[int]:
     """Character offset of each line's start, splitting where Python's tokenizer does."""
-    starts, at = [], 0
+    starts: list[int] = []
+    at = 0
     for match in _LINE.finditer(source):
         if match.start() == len(source) and starts:
             break

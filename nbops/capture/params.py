@@ -39,7 +39,7 @@ def lean_params(name: str, est: Any, named: Collection[str] = ()) -> dict[str, A
         params = est.get_params(deep=False)
     except Exception:
         return {}
-    defaults = class_defaults(type(est))
+    defaults = class_defaults(type(est))  # type: ignore[arg-type]  # classes are hashable
     kept = {}
     for key, value in params.items():
         if key in named or key not in defaults or not is_default(value, defaults[key]):
@@ -66,7 +66,7 @@ def merge_fed(
 def class_defaults(cls: type) -> dict[str, Any]:
     """The defaults of ``cls.__init__``'s parameters (scikit-learn keeps settings there)."""
     try:
-        signature = inspect.signature(cls.__init__)
+        signature = inspect.signature(cls.__init__)  # type: ignore[misc]
     except (TypeError, ValueError):
         return {}
     empty = inspect.Parameter.empty

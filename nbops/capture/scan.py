@@ -81,7 +81,8 @@ def scan_cell(code: str) -> CellScan:
         if isinstance(node, ast.Call):
             _record_call(node, result)
         elif _is_path_literal(node):
-            strings.append((node.lineno, node.col_offset, node.value))
+            assert isinstance(node, ast.Constant)  # a string, as _is_path_literal checks
+            strings.append((node.lineno, node.col_offset, str(node.value)))
     result.calls.sort(key=lambda call: call.line)
     result.paths = list(dict.fromkeys(text for *_, text in sorted(strings)))
     return result
@@ -248,8 +249,8 @@ def _record_call(node: ast.Call, result: CellScan) -> None:
     result.calls.append(Call(callee, keywords, getattr(node, "lineno", 0), args))
     owner, _, method = callee.rpartition(".")
     if method in FIT_METHODS and owner and "." not in owner:
-        args = [a.id if isinstance(a, ast.Name) else None for a in node.args]
-        result.fits.setdefault(owner, args)
+        fit_args = [a.id if isinstance(a, ast.Name) else None for a in node.args]
+        result.fits.setdefault(owner, fit_args)
 
 
 def dotted(node: ast.expr) -> str:

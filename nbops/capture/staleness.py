@@ -194,6 +194,7 @@ class Checker:
             since = f" (In [{earlier.count}])" if earlier else ""
             how = f"which ran again on its own earlier result{since}"
         else:
+            assert earlier is not None  # same_cell when there is none
             how = f"which ran the code of {self.name(earlier)} again, on that cell's result"
         restart = f"re-run from {first} (or Restart & Run All)"
         if name == changed:

@@ -171,7 +171,7 @@ class StateLog:
         self,
         ex: Execution,
         produced: set[str] | frozenset[str],
-        gone: set[str],
+        gone: set[str] | frozenset[str],
         same: set[str] | None = None,
     ) -> None:
         ex.binds = frozenset(produced)
@@ -268,7 +268,7 @@ def _same_code(a: str, b: str) -> bool:
 def _identity(value: Any) -> str | None:
     """The content identity of a value (the cache's); None when it has none."""
     try:
-        from nbops.cache.identity import Identities
+        from nbops.hashing.identity import Identities
 
         return Identities({"v": value}).of_name("v")
     except Exception:

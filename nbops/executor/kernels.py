@@ -73,7 +73,7 @@ class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
         env = kwargs.get("env") or os.environ
         cwd = str(kwargs.get("cwd") or os.getcwd())
         child = self.zygote.fork("kernel", argv, env, cwd, self.stdio, self.needs, eager=self.eager)
-        self.process = ForkedProcess(child)
+        self.process = ForkedProcess(child)  # type: ignore[assignment]  # Popen's interface
         self.pid = child.pid
         self.pgid = child.pid  # the child called setsid()
         self.cwd = cwd

@@ -83,7 +83,8 @@ def needs(argv: list[str], folder: Path | None = None) -> list[str]:
     if argv[:1] == ["step"]:
         notebook = (folder or Path.cwd()) / argv[1] if len(argv) > 1 else None
         return [*KERNEL, *setup_imports(notebook)]
-    return list(GATES.get(tuple(argv[:2]), ("nbops.cli",)))
+    command = (argv[0], argv[1]) if len(argv) > 1 else ("", "")
+    return list(GATES.get(command, ("nbops.cli",)))
 
 
 def kernel_needs(folder: Path) -> tuple[str, ...]:
@@ -97,7 +98,7 @@ def kernel_needs(folder: Path) -> tuple[str, ...]:
 
 def stage_commands(folder: Path) -> list[list[str]]:
     """The ``nbops ...`` argv of each stage in ``dvc.yaml``, in order."""
-    data = layout.read_yaml(folder / layout.DVC_FILE) or {}
+    data = layout.read_yaml(folder / layout.DVC_YAML) or {}
     found = []
     for stage in (data.get("stages") or {}).values():
         cmd = stage.get("cmd") if isinstance(stage, dict) else None
@@ -117,7 +118,7 @@ def setup_imports(notebook: Path | None) -> list[str]:
     except Exception:
         return []
     names: list[str] = []
-    for source in layout.tagged_code(nb, "nbops-setup"):
+    for source in layout.tagged_code(nb, layout.TAG_SETUP):
         try:
             tree = ast.parse(source)
         except SyntaxError:

@@ -145,7 +145,9 @@ class Executor:
             if not can_fork(kernel_name):
                 return None
             assert self.zygote is not None and self.pool is not None
-            taken = self.pool.take(kernel_name, kernel_env, folder)
+            taken: tuple[Any, Path | None, int] | None = self.pool.take(
+                kernel_name, kernel_env, folder
+            )
             if taken is None:
                 km = ForkedKernelManager(
                     self.zygote, kernel_env, folder, fds[:2], kernel_name=kernel_name

@@ -30,6 +30,10 @@ from typing import Any
 
 from nbops.executor.wire import Channel
 
+# The `nbops` console script ([project.scripts]): a gate's child runs it by name, as the script
+# does, so the zygote (which imports only what stages need) never imports the CLI up front.
+CONSOLE_SCRIPT = "nbops.cli:main"
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -175,12 +179,11 @@ def _run(message: dict[str, Any]) -> int:
         IPKernelApp.launch_instance(argv=argv)
         return 0
     if message["kind"] == "call":  # a function of nbops' own, e.g. delivering the spool
-        module, _, function = str(message["target"]).partition(":")
-        return int(getattr(importlib.import_module(module), function)(argv) or 0)
-    sys.argv = ["nbops", *argv]  # as the `nbops` console script
-    from nbops.cli import main
-
-    return int(main(argv) or 0)
+        target = str(message["target"])
+    else:  # a command: what the `nbops` console script runs, named as pyproject names it
+        sys.argv, target = ["nbops", *argv], CONSOLE_SCRIPT
+    module, _, function = target.partition(":")
+    return int(getattr(importlib.import_module(module), function)(argv) or 0)
 
 
 def _max_fd() -> int:

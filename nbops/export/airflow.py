@@ -98,9 +98,9 @@ def export_airflow(
     from nbops.promote.templates import environment, render
 
     path = Path(folder).resolve()
-    if not (path / layout.DVC_FILE).is_file():
+    if not (path / layout.DVC_YAML).is_file():
         raise UsageError(
-            f"{path} has no {layout.DVC_FILE}: it is not a promoted pipeline",
+            f"{path} has no {layout.DVC_YAML}: it is not a promoted pipeline",
             fix="run `nbops promote NOTEBOOK` first, or pass the pipeline folder",
         )
     tasks = read_tasks(path, kernel)
@@ -184,17 +184,17 @@ def step_notebook(command: str) -> str | None:
 
 
 def _stages(folder: Path) -> dict[str, dict[str, Any]]:
-    data = layout.read_yaml(folder / layout.DVC_FILE) or {}
+    data = layout.read_yaml(folder / layout.DVC_YAML) or {}
     stages = data.get("stages") if isinstance(data, dict) else None
     if not isinstance(stages, dict) or not stages:
         raise UsageError(
-            f"{folder / layout.DVC_FILE} has no stages",
+            f"{folder / layout.DVC_YAML} has no stages",
             fix="promote the notebook again (`nbops promote NOTEBOOK --force`)",
         )
     for name, stage in stages.items():
         if not isinstance(stage, dict) or "cmd" not in stage or "wdir" in stage:
             raise UsageError(
-                f"stage {name!r} of {folder / layout.DVC_FILE} is not a plain stage (a cmd run "
+                f"stage {name!r} of {folder / layout.DVC_YAML} is not a plain stage (a cmd run "
                 "in the pipeline folder): foreach/matrix stages and wdir are not exported",
                 fix="write it as plain stages, or add its task to the DAG by hand",
                 stage=name,

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nbops.notebook import scoring as sc
+from nbops.notebook.evaluated import Analysis, Assignment, Evaluation
 from nbops.notebook.plan import Cell, Plan
 from nbops.notebook.tags import classify
 
 if TYPE_CHECKING:
-    from nbops.notebook.evaluation import Analysis, Evaluation, _Assignment, _Walker
+    from nbops.notebook.evaluation import _Walker
 
 _EXAMPLE = "`accuracy = accuracy_score(y_test, model.predict(X_test))`"
 
@@ -35,8 +36,6 @@ class _Tags:
 
 
 def choose(plan: Plan, walker: _Walker) -> Analysis:
-    from nbops.notebook.evaluation import Analysis
-
     found, assignments, fitted = walker.found, walker.assignments, walker.fitted
     tags = _tags(plan)
     notes = _apply_picks(found, assignments)
@@ -45,6 +44,7 @@ def choose(plan: Plan, walker: _Walker) -> Analysis:
         if not reason:
             reason, fix = _nothing(walker.unknown)
         return Analysis(None, reason, fix, notes, found)
+    chosen: Evaluation | None
     if tags.model is not None:
         chosen = pool[-1]
         problem = _apply_model(chosen, tags.model, walker)
@@ -80,7 +80,7 @@ def _tags(plan: Plan) -> _Tags:
     return tags
 
 
-def _apply_picks(found: list[Evaluation], assignments: list[_Assignment]) -> list[str]:
+def _apply_picks(found: list[Evaluation], assignments: list[Assignment]) -> list[str]:
     """A loop's score judges the model a later statement picks from the loop's collection."""
     notes = []
     for evaluation in found:

@@ -26,18 +26,16 @@ import os
 import symtable
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from nbops.capture.scan import Call, scan_cell
-from nbops.capture.vocab import FIT_METHODS
+from nbops.capture.scan import scan_cell
 from nbops.errors import NotebookError
-from nbops.notebook.folding import iterated
-from nbops.notebook.parse import cell_error
+from nbops.notebook.cell_names import mutated, ordered_reads, scopes
 from nbops.notebook.paths import CellPaths, Read, cell_paths
-from nbops.notebook.plan import Artifact, Cell, DataRead, Plan, Step
+from nbops.notebook.plan import Artifact, Cell, DataRead, Plan, Step, cell_error
 from nbops.notebook.setup_moves import MoveToSetup, movable, move_to_setup
+from nbops.notebook.step_graph import link_upstream
 from nbops.notebook.tags import classify
 
 # Names IPython puts in every kernel's namespace.
@@ -115,7 +113,7 @@ def _infer(plan: Plan) -> Plan:
     _collect_reads("", setup, ctx)
     for cell in plan.metrics_cells:
         _printed_metrics(cell, flows, plan)
-    _link_upstream(plan)
+    link_upstream(plan)
     return plan
 
 
@@ -141,10 +139,10 @@ def _analyse(cell: Cell, ctx: _Context) -> _Flow:
             ctx.plan.notebook, cell, problem, "fix it, or tag the cell `skip`"
         ) from None
     tree = ast.parse(code)
-    global_reads, flow.binds = _scopes(table)
-    for name in _mutated(tree, scan.fits, scan.calls):
+    global_reads, flow.binds = scopes(table)
+    for name in mutated(tree, scan.fits, scan.calls):
         flow.binds.setdefault(name, "value")
-    flow.reads = _ordered_reads(tree, global_reads)
+    flow.reads = ordered_reads(tree, global_reads)
     try:
         found = cell_paths(tree, code, ctx.consts)
     except RecursionError:  # absurdly deep expressions: only the literals count
@@ -159,91 +157,6 @@ def _analyse(cell: Cell, ctx: _Context) -> _Flow:
         note = f"{cell.where} uses `import *`: its names are not checked; import them by name"
         ctx.plan.notes.append(note)
     return flow
-
-
-def _scopes(table: symtable.SymbolTable) -> tuple[set[str], dict[str, str]]:
-    """Names the cell reads from globals (at top level or in any nested scope) and binds."""
-    reads: set[str] = set()
-    binds: dict[str, str] = {}
-    for sym in table.get_symbols():
-        name = sym.get_name()
-        if sym.is_referenced():
-            reads.add(name)
-        if sym.is_imported():
-            binds[name] = "import"
-        elif sym.is_namespace():
-            binds[name] = "def"
-        elif sym.is_assigned():
-            binds[name] = "value"
-    stack = list(table.get_children())
-    while stack:
-        child = stack.pop()
-        stack.extend(child.get_children())
-        for sym in child.get_symbols():
-            if sym.is_global() and sym.is_referenced():
-                reads.add(sym.get_name())
-            if sym.is_declared_global() and sym.is_assigned():
-                binds.setdefault(sym.get_name(), "value")
-    return reads, binds
-
-
-def _ordered_reads(tree: ast.Module, global_reads: set[str]) -> list[str]:
-    """Globals read before the cell binds them, statement by statement."""
-    bound: set[str] = set()
-    reads: list[str] = []
-    for stmt in tree.body:
-        scan = scan_cell(ast.unparse(stmt))
-        fresh = (scan.free & global_reads) - bound - _bound_first(stmt)
-        reads.extend(sorted(fresh - set(reads)))
-        bound |= scan.stored
-    return reads
-
-
-def _bound_first(stmt: ast.stmt) -> set[str]:
-    """Names a compound statement binds before its body reads them (loop/with/except targets)."""
-    if isinstance(stmt, ast.For | ast.AsyncFor):
-        return _names(stmt.target) - _names(stmt.iter)
-    if isinstance(stmt, ast.With | ast.AsyncWith):
-        bound = {n for item in stmt.items if item.optional_vars for n in _names(item.optional_vars)}
-        return bound - {n for item in stmt.items for n in _names(item.context_expr)}
-    if isinstance(stmt, ast.Try | ast.TryStar):
-        return {handler.name for handler in stmt.handlers if handler.name}
-    return set()
-
-
-def _names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-
-def _mutated(tree: ast.Module, fits: dict[str, list[str | None]], calls: list[Call]) -> set[str]:
-    """Globals changed in place at top level: ``x[k] = v``, ``x.a = v``, ``x.fit()``, inplace,
-    and the collection a loop fits its items from (``for m in models: m.fit(X, y)``)."""
-    names = set(fits)
-    names |= {c.callee.split(".")[0] for c in calls if "inplace" in c.keywords and "." in c.callee}
-    for stmt in tree.body:
-        for target in getattr(stmt, "targets", None) or [getattr(stmt, "target", None)]:
-            while isinstance(target, ast.Subscript | ast.Attribute):
-                target = target.value
-                if isinstance(target, ast.Name):
-                    names.add(target.id)
-        if isinstance(stmt, ast.For) and _fits_loop_items(stmt):
-            names |= set(iterated(stmt.iter))
-    return names
-
-
-def _fits_loop_items(loop: ast.For) -> bool:
-    """Whether the loop body calls ``.fit(...)`` (or the like) on one of the loop's targets."""
-    targets = _names(loop.target)
-    for node in ast.walk(ast.Module(body=loop.body, type_ignores=[])):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in FIT_METHODS
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id in targets
-        ):
-            return True
-    return False
 
 
 def _resolve_step(step: Step, flows: dict[str, list[_Flow]], ctx: _Context) -> None:
@@ -406,77 +319,3 @@ def _printed_name(stmt: ast.stmt) -> str | None:
     arg = call.args[0]
     is_print = isinstance(call.func, ast.Name) and call.func.id == "print"
     return arg.id if is_print and isinstance(arg, ast.Name) else None
-
-
-def _link_upstream(plan: Plan) -> None:
-    """Upstream = producers of the inputs + prev: tags; refuse cycles, keep a run order."""
-    order = {step.name: i for i, step in enumerate(plan.steps)}
-    for step in plan.steps:
-        for name in step.explicit_upstream:
-            if name not in order:
-                fix = f"use one of: {', '.join(order)}"
-                cell = _prev_cell(step, name)
-                raise cell_error(plan.notebook, cell, f"prev:{name} names no step", fix)
-        wanted = {a.producer for a in step.inputs} | set(step.explicit_upstream)
-        step.upstream = sorted(wanted, key=order.__getitem__)
-    cycle = _find_cycle(plan)
-    if cycle:
-        # inferred edges always point back in the notebook; a forward prev: closes the cycle
-        forward = [(a, b) for a, b in pairwise(cycle) if order[b] > order[a]] or [tuple(cycle[:2])]
-        needer, needed = forward[0]
-        shown = " -> ".join(reversed(cycle))
-        raise cell_error(
-            plan.notebook,
-            _prev_cell(plan.step(needer), needed),
-            f"steps wait for each other in a cycle: {shown}",
-            f"remove the prev:{needed} tag from step {needer!r}",
-            cycle=shown,
-        )
-    _run_order(plan, order)
-
-
-def _prev_cell(step: Step, name: str) -> Cell:
-    """The cell carrying ``prev:name`` (for error messages), else the step's first code cell."""
-    for cell in step.cells:
-        if any(classify(t).role == "prev" and classify(t).arg.lower() == name for t in cell.tags):
-            return cell
-    return next(c for c in step.cells if c.kind == "code")
-
-
-def _find_cycle(plan: Plan) -> list[str]:
-    """A dependency cycle as [a, b, ..., a] (a needs b needs ... needs a), or []."""
-    needs = {step.name: step.upstream for step in plan.steps}
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(name: str) -> list[str]:
-        state[name] = 1
-        path.append(name)
-        for dep in needs[name]:
-            if state.get(dep) == 1:
-                return [*path[path.index(dep) :], dep]
-            if dep not in state and (found := visit(dep)):
-                return found
-        state[name] = 2
-        path.pop()
-        return []
-
-    for name in needs:
-        if name not in state and (found := visit(name)):
-            return found
-    return []
-
-
-def _run_order(plan: Plan, order: dict[str, int]) -> None:
-    """A prev: tag may point forward; then reorder the steps so each runs after its upstream."""
-    if all(order[up] < order[s.name] for s in plan.steps for up in s.upstream):
-        return
-    done: list[Step] = []
-    remaining = list(plan.steps)
-    while remaining:
-        names = {d.name for d in done}
-        ready = next(s for s in remaining if all(up in names for up in s.upstream))
-        done.append(ready)
-        remaining.remove(ready)
-    plan.steps = done
-    plan.notes.append("prev: tags reorder the steps: " + " -> ".join(s.name for s in done))

@@ -21,63 +21,18 @@ which tag attaches the gate: promote prints it, never drops the gate in silence.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
 from typing import Any
 
 from nbops.capture.vocab import FIT_METHODS, is_metric_name
 from nbops.notebook import scoring as sc
+from nbops.notebook.evaluated import Analysis, Assignment, Evaluation
 from nbops.notebook.folding import assign, bound_names, iterated
 from nbops.notebook.plan import Cell, Plan, Step
 from nbops.notebook.scoring import METHODS as METHODS  # re-exported for the gate
 from nbops.notebook.scoring import METRIC_FUNCTIONS as METRIC_FUNCTIONS
 from nbops.notebook.scoring import SCORE as SCORE
 
-
-@dataclass
-class Evaluation:
-    """One score found in the notebook: ``metric = post(function(y, model.method(X)))``."""
-
-    metric: str  # the variable the score is assigned to, or a name derived from the function
-    function: str  # a METRIC_FUNCTIONS key, "score" or "cross_val_score"
-    model: str
-    X: str
-    y: str
-    method: str = "predict"
-    kwargs: dict[str, Any] = field(default_factory=dict)  # constant keyword arguments
-    step: str = ""  # the step whose cell computes it
-    where: str = ""  # the cell, for messages
-    post: list[list[Any]] = field(default_factory=list)  # arithmetic around it, inner first
-    flips: bool = False  # the arithmetic reverses the order (``1 - accuracy``)
-    scopes: dict[str, str] = field(default_factory=dict)  # role -> step it is in scope in
-    via: str = ""  # classification_report / cross_validate, when read through one
-    cell: int = -1  # the cell's 0-based index
-    loop: str = ""  # the collection a loop scores (model is the loop variable), if unpicked
-    loop_names: frozenset[str] = frozenset()
-    problem: str = ""  # why the gate cannot repeat it ("" when it can)
-    hint_model: str = ""
-    hint_X: str = ""
-    hint_step: str = ""
-    kind: str = ""  # what the problem is about: predictions | labels | kwargs | data
-    order: int = 0
-
-    @property
-    def greater_is_better(self) -> bool:
-        return METRIC_FUNCTIONS.get(self.function, True) != self.flips
-
-    def scope(self, role: str) -> str:
-        """The step in which variable ``role`` (model, X, y) holds what was scored."""
-        return self.scopes.get(role) or self.step
-
-
-@dataclass
-class Analysis:
-    """The evaluation the gate repeats, or why there is none and the fix; notes either way."""
-
-    evaluation: Evaluation | None
-    reason: str = ""
-    fix: str = ""
-    notes: list[str] = field(default_factory=list)
-    candidates: list[Evaluation] = field(default_factory=list)
+__all__ = ["Analysis", "Evaluation", "analyse", "find_evaluation", "producer"]
 
 
 def find_evaluation(plan: Plan) -> Evaluation | None:
@@ -100,15 +55,6 @@ def producer(plan: Plan, step: Step, name: str) -> str:
     return step.name
 
 
-@dataclass
-class _Assignment:
-    order: int
-    target: str
-    value: ast.expr
-    step: str
-    cell: Cell
-
-
 class _Walker:
     """The notebook's state as far as scoring goes, statement by statement."""
 
@@ -123,7 +69,7 @@ class _Walker:
         self.fitted: set[str] = set()
         self.found: list[Evaluation] = []
         self.unknown: list[str] = []  # metric-like calls the gate does not know
-        self.assignments: list[_Assignment] = []
+        self.assignments: list[Assignment] = []
         self.bound: dict[str, str] = {}  # every name a step binds -> the last step binding it
         self.order = 0
         self.loop: tuple[frozenset[str], str, frozenset[str]] | None = None
@@ -189,7 +135,9 @@ class _Walker:
 
     def _scores(self, stmt: ast.stmt, step: str, cell: Cell) -> None:
         target = _target(stmt)
-        core, ops, flips = (None, [], False)
+        core: ast.AST | None = None
+        ops: list[list[Any]] = []
+        flips = False
         if target is not None:
             core, ops, flips = sc.unwrap(stmt.value, self.env)  # type: ignore[attr-defined]
         for node in _calls(stmt):
@@ -358,7 +306,7 @@ class _Walker:
                 model, X = self._hints(value)
                 shown = sc.shorten(ast.unparse(value))
                 self.untraced[target] = (shown, model, X, cell.where, step)
-            self.assignments.append(_Assignment(self.order, target, value, step, cell))
+            self.assignments.append(Assignment(self.order, target, value, step, cell))
         assign(stmt, self.env)
 
     def _calls_model(self, node: ast.AST) -> bool:

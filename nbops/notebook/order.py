@@ -103,7 +103,8 @@ def order_problems(cells: list[SavedCell]) -> list[str]:
     run = [c for c in cells if c.count is not None]
     problems = []
     for i, cell in enumerate(run):
-        earlier_below = [c for c in run[i + 1 :] if c.count is not None and c.count < cell.count]
+        count = cell.count or 0  # never None in ``run``
+        earlier_below = [c for c in run[i + 1 :] if c.count is not None and c.count < count]
         if not earlier_below:
             continue
         below = ", ".join(f"cell {c.number} (In [{c.count}])" for c in earlier_below[:4])

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from nbops.errors import NotebookError
+
 CellKind = Literal["code", "markdown", "raw"]
 
 
@@ -95,3 +97,10 @@ class Plan:
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
+
+
+def cell_error(notebook: str, cell: Cell, problem: str, fix: str, **fields: Any) -> NotebookError:
+    """A :class:`NotebookError` that names the notebook and the cell (number and first line)."""
+    return NotebookError(
+        f"{notebook}, {cell.where}: {problem}", fix=fix, path=notebook, cell=cell.where, **fields
+    )

@@ -255,6 +255,7 @@ def _peel(node: ast.AST, env: dict[str, Any]) -> tuple[ast.AST, list[Any], bool]
     left, right = _number(node.left, env), _number(node.right, env)
     if isinstance(node.op, ast.Mult) and (left is None) != (right is None):
         c = left if left is not None else right
+        assert c is not None  # exactly one side is a number
         return (node.right if left is not None else node.left), ["mul", c], c < 0
     if isinstance(node.op, ast.Div) and right is not None and left is None and right != 0:
         return node.left, ["div", right], right < 0

@@ -109,7 +109,7 @@ def check_pipeline(
             fix="re-run `nbops promote NOTEBOOK --force` to regenerate the pipeline",
         )
     if session is None:
-        from nbops.pipeline.run import pipeline_session
+        from nbops.session import pipeline_session
 
         session = pipeline_session(path)
     tracker = session.reader()

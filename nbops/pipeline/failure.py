@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from nbops.errors import NbopsError
+from nbops.pipeline_folder import SOURCE_KEY
 
 TRACEBACK_LINES = 8  # shown when the traceback has no frame of the user's cells
-SOURCE_KEY = "nbops"  # the step notebook's metadata promote writes (promote/stepnb.py)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _FRAME = re.compile(r"^Cell In\[(\d+)\], line (\d+)(?:, in (.+))?$")
 _ARROW = re.compile(r"^-*>\s*(\d+)\s?(.*)$")

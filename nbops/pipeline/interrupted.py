@@ -22,7 +22,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from nbops.store.mapping import TAG_ERROR
 
@@ -80,7 +80,7 @@ def _close(uri: str, record: RunRecord, echo: Callable[[str], None]) -> list[str
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
-    client.set_tag(record.run_id, OWNER_TAG, record.tags[OWNER_TAG])
+    client.set_tag(cast(str, record.run_id), OWNER_TAG, record.tags[OWNER_TAG])  # delivered
     found = client.get_experiment_by_name(record.experiment or "")
     if found is None:
         return []

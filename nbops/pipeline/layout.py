@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from nbops.errors import NotebookError, UsageError
-
-MANIFEST = ".nbops-promote.json"
-PARAMS_FILE = "params.yaml"
-DVC_FILE = "dvc.yaml"
-METRICS_DIR = "metrics"
-REPORTS_DIR = "reports"
-STEP_TAG = "nbops-step"
-PARAMETERS_TAG = "parameters"
+from nbops.pipeline_folder import (  # noqa: F401 (re-exported: the readers' names)
+    DVC_YAML,
+    MANIFEST,
+    METRICS_DIR,
+    PARAMS,
+    REPORTS_DIR,
+    TAG_PARAMETERS,
+    TAG_SETUP,
+    TAG_STEP,
+)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -36,7 +38,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def require_pipeline(
-    folder: Path, command: str, markers: tuple[str, ...] = (PARAMS_FILE, DVC_FILE)
+    folder: Path, command: str, markers: tuple[str, ...] = (PARAMS, DVC_YAML)
 ) -> Path:
     """``folder`` resolved, if it is a folder holding one of ``markers``; else a UsageError
     that says what is missing, not what is wrong inside a file it does not have."""
@@ -79,12 +81,12 @@ def read_yaml(path: Path) -> Any:
 
 def read_params(folder: Path) -> dict[str, Any]:
     """``params.yaml`` as a flat dict ({} when there is none)."""
-    data = read_yaml(folder / PARAMS_FILE)
+    data = read_yaml(folder / PARAMS)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise NotebookError(
-            f"{folder / PARAMS_FILE} must map parameter names to values",
+            f"{folder / PARAMS} must map parameter names to values",
             fix="write one `name: value` per line",
         )
     return data
@@ -92,7 +94,7 @@ def read_params(folder: Path) -> dict[str, Any]:
 
 def stage_names(folder: Path) -> list[str]:
     """The stages of ``dvc.yaml`` in file order (which is promote's pipeline order)."""
-    data = read_yaml(folder / DVC_FILE) or {}
+    data = read_yaml(folder / DVC_YAML) or {}
     stages = data.get("stages") if isinstance(data, dict) else None
     return list(stages) if isinstance(stages, dict) else []
 

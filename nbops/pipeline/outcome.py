@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from nbops.pipeline import layout
+from nbops.pipeline_folder import DATA_STAGE, DEPLOY_STAGE, MODEL_STAGE
 
-DATA_STAGE, MODEL_STAGE, DEPLOY_STAGE = "validate_data", "validate_model", "deploy"
 TAG_DECISION, TAG_REASONS = "nbops.gate.decision", "nbops.gate.reasons"
 TAG_METRIC, TAG_CHAMPION_BEFORE = "nbops.gate.metric", "nbops.champion.before"
 TAG_DATA = "nbops.validation.data"

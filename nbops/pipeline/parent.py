@@ -38,7 +38,7 @@ class ParentRun:
         self.session = session
         self.name = name
         self.warnings: list[str] = []
-        dvc_yaml = folder / layout.DVC_FILE
+        dvc_yaml = folder / layout.DVC_YAML
         code = dvc_yaml.read_text(encoding="utf-8")
         trigger = trigger or detect_trigger()
         data = data_fingerprint(folder, session)
@@ -138,7 +138,7 @@ def detect_trigger() -> str:
 def data_fingerprint(folder: Path, session: Session) -> str:
     """8 hex digits naming the pipeline's data: the md5 of its one data file, or of the files'
     md5s; ``none`` when it reads no file promote copied. Cached like every file hash."""
-    from nbops.filehash import fingerprint_file
+    from nbops.hashing.files import fingerprint_file
     from nbops.pipeline.retrain import data_files
 
     parts = []

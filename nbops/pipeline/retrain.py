@@ -25,12 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from nbops.errors import UsageError
 from nbops.pipeline import layout
+from nbops.pipeline_folder import DVC_LOCK
 
 if TYPE_CHECKING:
     from nbops.pipeline.run import Echo, PipelineResult
     from nbops.session import Session
-
-LOCK_FILE = "dvc.lock"
 
 
 @dataclass
@@ -55,9 +54,9 @@ def retrain(
     """Run the pipeline in ``folder`` if its data changed since the last successful run (or
     ``force``); print why it ran or why it did nothing."""
     path = Path(folder).resolve()
-    if not (path / layout.DVC_FILE).is_file():
+    if not (path / layout.DVC_YAML).is_file():
         raise UsageError(
-            f"{path} has no {layout.DVC_FILE}: it is not a promoted pipeline",
+            f"{path} has no {layout.DVC_YAML}: it is not a promoted pipeline",
             fix="run `nbops promote NOTEBOOK` first, or pass the pipeline folder",
         )
     reasons = ["--force: every stage runs"] if force else changes(path)
@@ -116,9 +115,9 @@ def changes(folder: Path) -> list[str]:
     """Why the pipeline differs from its last successful run; [] when it does not: a data
     file changed (first, as that is what retraining is for), a step's code, the contract or a
     parameter changed, or a stage has not completed since."""
-    lock = layout.read_yaml(folder / LOCK_FILE)
+    lock = layout.read_yaml(folder / DVC_LOCK)
     if not isinstance(lock, dict) or not isinstance(lock.get("stages"), dict):
-        return [f"no {LOCK_FILE}: the pipeline has not completed a run yet"]
+        return [f"no {DVC_LOCK}: the pipeline has not completed a run yet"]
     locked: dict[str, dict] = {k: v for k, v in lock["stages"].items() if isinstance(v, dict)}
     md5s = {
         str(dep["path"]): str(dep["md5"])
@@ -153,7 +152,7 @@ def _param_changes(folder: Path, locked: dict[str, dict]) -> list[str]:
     params = layout.read_params(folder)
     changed: dict[str, str] = {}
     for stage in locked.values():
-        values = (stage.get("params") or {}).get(layout.PARAMS_FILE) or {}
+        values = (stage.get("params") or {}).get(layout.PARAMS) or {}
         for key, old in values.items():
             new = params.get(key)
             if new != old:
@@ -176,7 +175,7 @@ def data_files(folder: Path) -> list[str]:
 
 
 def _md5(path: Path) -> str | None:
-    from nbops.filehash import fingerprint_file
+    from nbops.hashing.files import fingerprint_file
 
     try:
         return fingerprint_file(path).removeprefix("md5:")

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbops import dvc
-from nbops.config import ROOT_MARKERS, find_project_root, load_config
 from nbops.errors import UsageError
 from nbops.pipeline import dvc_project as dvcp
 from nbops.pipeline import interrupted, layout
@@ -95,12 +94,15 @@ def run_pipeline(
     runs every stage in a new process (the cold path of a plain ``dvc repro``).
     """
     path = Path(folder).resolve()
-    if not (path / layout.DVC_FILE).is_file():
+    if not (path / layout.DVC_YAML).is_file():
         raise UsageError(
-            f"{path} has no {layout.DVC_FILE}: it is not a promoted pipeline",
+            f"{path} has no {layout.DVC_YAML}: it is not a promoted pipeline",
             fix="run `nbops promote NOTEBOOK` first, or pass the pipeline folder",
         )
-    session = session or pipeline_session(path)
+    if session is None:
+        from nbops.session import pipeline_session
+
+        session = pipeline_session(path)
     name = layout.pipeline_name(path)
     with one_run_at_a_time(session.config.state_dir, path, name):
         warnings = dvc.ensure_project(path)
@@ -144,25 +146,6 @@ def _nothing_changed(
     )
     echo(f"pipeline {name}: up to date (dvc status): nothing to run, no run recorded")
     return result
-
-
-def pipeline_session(folder: Path) -> Session:
-    """A session of the project the pipeline belongs to (see :func:`project_start`)."""
-    from nbops.session import Session
-
-    return Session(load_config(project_start(folder)))
-
-
-def project_start(folder: Path) -> Path:
-    """Where to look for the nbops project: a ``.dvc`` that ``dvc init --no-scm`` put in the
-    pipeline folder must not make the folder its own project when one encloses it."""
-    own = [m for m in ROOT_MARKERS if (folder / m).exists()]
-    if own and own != [dvc.DVC_DIR]:
-        return folder
-    parent = find_project_root(folder.parent)
-    if any((parent / m).exists() for m in ROOT_MARKERS):
-        return parent
-    return folder
 
 
 def _repro(

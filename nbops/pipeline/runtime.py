@@ -74,8 +74,8 @@ class StepRun:
         metrics: Iterable[str] = (),
     ) -> StepRun:
         """Load ``inputs`` ({variable: producing step}) into ``ns`` and begin the capture."""
-        from nbops.api import default_session
         from nbops.capture import CaptureOptions
+        from nbops.session import default_session
 
         root = Path.cwd()  # every step runs with the pipeline folder as working directory
         inputs = dict(inputs or {})
@@ -103,7 +103,7 @@ class StepRun:
         run = cls(name, root, capture, session, outputs, metrics)
         run._watch_failures()
         if '"cache": true' in _raw_text(notebook):  # cells the notebook ran with --cache
-            from nbops.cache.step import StepCache
+            from nbops.pipeline.step_cache import StepCache
 
             StepCache.install(_ipython(), run, notebook)
         return run
@@ -195,7 +195,7 @@ def step_cells(notebook: str | None) -> list[str]:
         nb = layout.read_notebook(Path(notebook))
     except NotebookError:
         return []
-    return [src.rstrip("\n") for src in layout.tagged_code(nb, layout.STEP_TAG)]
+    return [src.rstrip("\n") for src in layout.tagged_code(nb, layout.TAG_STEP)]
 
 
 def _raw_text(notebook: str | None) -> str:

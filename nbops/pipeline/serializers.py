@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from nbops.errors import NotebookError
+from nbops.pipeline_folder import ARTIFACTS_DIR
 
-ARTIFACTS_DIR = "artifacts"
 _SERIES_KEY = b"nbops.series"  # parquet schema metadata: the Series' name, as JSON
 _SERIES_COLUMN = "__nbops_series__"
 

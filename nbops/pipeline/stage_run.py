@@ -34,7 +34,7 @@ def stage_record(folder: Path, name: str, code: str = "") -> RunRecord:
         source="step",
         code=code,
         tags=tags,
-        context=Context(notebook=str(folder / layout.DVC_FILE), notebook_source="pipeline"),
+        context=Context(notebook=str(folder / layout.DVC_YAML), notebook_source="pipeline"),
     )
 
 

@@ -182,7 +182,7 @@ def scrub_report(report: Path) -> bool:
 def pipeline_folder(notebook: Path) -> Path:
     """The nearest folder above the notebook holding ``dvc.yaml`` (else the working dir)."""
     for folder in notebook.parents:
-        if (folder / layout.DVC_FILE).is_file() or (folder / layout.PARAMS_FILE).is_file():
+        if (folder / layout.DVC_YAML).is_file() or (folder / layout.PARAMS).is_file():
             return folder
     return Path.cwd()
 
@@ -196,7 +196,7 @@ def step_name(notebook: Path) -> str:
 def step_parameters(nb: dict[str, Any], params: dict[str, Any], step: str) -> dict[str, Any]:
     """``params.yaml`` values of the names the step's ``parameters`` cell assigns."""
     names: list[str] = []
-    for source in layout.tagged_code(nb, layout.PARAMETERS_TAG):
+    for source in layout.tagged_code(nb, layout.TAG_PARAMETERS):
         try:
             tree = ast.parse(source)
         except SyntaxError as exc:

@@ -35,6 +35,19 @@ class PromoteResult:
     data: list[str] = field(default_factory=list)  # data files copied in and tracked by DVC
     notes: list[str] = field(default_factory=list)  # Plan.notes + what promote did
 
+    def text(self) -> str:
+        """What `nbops promote` did: the steps and their dataflow, files, notes, how to run."""
+        plan = self.plan
+        lines = [f"promoted {plan.notebook} -> {self.out_dir} ({len(plan.steps)} step(s))"]
+        for step in plan.steps:
+            loads = ", ".join(f"{a.name}<-{a.producer}" for a in step.inputs) or "-"
+            lines.append(f"  {step.name}: params {', '.join(step.params) or '-'}; loads {loads}")
+        changed = len(self.written) + len(self.removed)
+        lines.append(f"files: {changed} written/removed, {len(self.unchanged)} unchanged")
+        lines += [n if n.startswith("warning:") else f"note: {n}" for n in self.notes]
+        lines.append(f"run it: nbops run {self.out_dir}")
+        return "\n".join(lines)
+
 
 def promote(
     notebook: str | Path,
@@ -51,7 +64,8 @@ def promote(
     :class:`~nbops.errors.NbopsError` with DVC's message. ``deploy`` adds the ``deploy`` stage
     after the model gate (None: keep it if the folder has it).
     """
-    from nbops import __version__, dvc
+    from nbops import dvc
+    from nbops._version import __version__
     from nbops.notebook.dataflow import infer_dataflow
     from nbops.notebook.parse import parse_notebook
     from nbops.promote import data, gates, workflow_file
@@ -127,7 +141,7 @@ def promote(
 def _wants_deploy(deploy: bool | None, out_dir: Path, found: Gates, plan: Plan) -> bool:
     """``--deploy``/``--no-deploy``, else what the folder had: promoting again keeps it."""
     from nbops.pipeline.layout import stage_names
-    from nbops.promote.gates import DEPLOY_STAGE
+    from nbops.pipeline_folder import DEPLOY_STAGE
 
     had = out_dir.is_dir() and DEPLOY_STAGE in stage_names(out_dir)
     wanted = deploy if deploy is not None else had

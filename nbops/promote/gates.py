@@ -18,9 +18,16 @@ from typing import Any
 from nbops.errors import NotebookError
 from nbops.notebook.evaluation import Evaluation, analyse, producer
 from nbops.notebook.plan import Plan
+from nbops.pipeline_folder import (
+    DATA_STAGE,
+    DEPLOY_STAGE,
+    MODEL_STAGE,
+    PROFILE,
+    SCHEMA,
+    report_file,
+)
 from nbops.promote import layout
 
-DATA_STAGE, MODEL_STAGE, DEPLOY_STAGE = "validate_data", "validate_model", "deploy"
 DRIFT_DEFAULTS: dict[str, float] = {
     "psi": 0.2,
     "ks_pvalue": 0.05,
@@ -211,9 +218,7 @@ def gate_stages(plan: Plan, gates: Gates, stage_type: Any) -> tuple[list[Any], l
     """(stages before the steps, stages after them), as ``stage_type`` (render's Stage)."""
     first, last = [], []
     if gates.data:
-        from nbops.validate.data import PROFILE_FILE, SCHEMA_FILE
-
-        deps = [*gates.data, SCHEMA_FILE, PROFILE_FILE]
+        deps = [*gates.data, SCHEMA, PROFILE]
         first.append(
             stage_type(
                 name=DATA_STAGE,
@@ -222,7 +227,7 @@ def gate_stages(plan: Plan, gates: Gates, stage_type: Any) -> tuple[list[Any], l
                 params=["drift"],
                 # outputs, so a batch DVC has seen before restores its own reports from the
                 # run cache (the model gate and `nbops run` read the status from them)
-                outs=[f"reports/{DATA_STAGE}.{ext}" for ext in ("json", "md", "html")],
+                outs=[report_file(DATA_STAGE, ext) for ext in ("json", "md", "html")],
                 metrics=[layout.metrics_file(DATA_STAGE)],
             )
         )

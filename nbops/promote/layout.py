@@ -1,8 +1,7 @@
-"""Where things go in a promoted pipeline folder (``docs/pipeline-layout.md``), in one place.
-
-The emitter, the manifest check and the data copier all name paths through these functions so
-the folder's layout is stated once. Every path is posix and relative to the pipeline folder:
-the folder must run wherever it is copied.
+"""Where things go in a promoted pipeline folder (``docs/pipeline-layout.md``): the names are
+:mod:`nbops.pipeline_folder`'s (re-exported here), this module places the notebook's steps and
+data among them and refuses what the generated files cannot hold. Every path is posix and
+relative to the pipeline folder: the folder must run wherever it is copied.
 """
 
 from __future__ import annotations
@@ -16,37 +15,28 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from nbops.errors import NotebookError, UsageError
-from nbops.notebook.plan import Plan, Step
+from nbops.notebook.plan import Plan
+from nbops.pipeline_folder import (  # noqa: F401 (re-exported: promote names paths here)
+    DVC_YAML,
+    GITIGNORE,
+    MANIFEST,
+    PARAMS,
+    README,
+    RUNTIME_DIRS,
+    STEPS_DIR,
+    artifacts_dir,
+    metrics_file,
+    step_notebook,
+)
 
-README = "README.md"
-PARAMS = "params.yaml"
-DVC_YAML = "dvc.yaml"
-GITIGNORE = ".gitignore"
-MANIFEST = ".nbops-promote.json"
-STEPS_DIR = "steps"
-# Folders the steps write at run time: data copied there would collide with step outputs.
-RUNTIME_DIRS = ("artifacts", "metrics", "reports")
 # Characters that end a line in YAML, Markdown or a shell: a path holding one breaks the
 # generated files that name it (dvc.yaml's comment, the README, the workflow).
 _LINE_BREAKING = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
-def step_notebook(position: int, step: Step) -> str:
-    """``steps/02_train.ipynb``: numbered in run order (1-based) so a listing reads as the DAG."""
-    return f"{STEPS_DIR}/{position:02d}_{step.name}.ipynb"
-
-
-def artifacts_dir(step: str) -> str:
-    return f"artifacts/{step}"
-
-
-def metrics_file(step: str) -> str:
-    return f"metrics/{step}.json"
-
-
 def step_notebooks(plan: Plan) -> dict[str, str]:
     """Step name -> its notebook path, in run order."""
-    return {step.name: step_notebook(i, step) for i, step in enumerate(plan.steps, start=1)}
+    return {step.name: step_notebook(i, step.name) for i, step in enumerate(plan.steps, start=1)}
 
 
 def default_out(notebook: Path, plan: Plan) -> Path:

@@ -20,8 +20,7 @@ from nbops.capture.code_secrets import NOT_SECRET_PRAGMA, find_secrets, value_fi
 from nbops.capture.redact import env_name, redact_code, secret_path
 from nbops.capture.vocab import is_secret_name
 from nbops.errors import NotebookError
-from nbops.notebook.parse import cell_error
-from nbops.notebook.plan import Cell, Plan
+from nbops.notebook.plan import Cell, Plan, cell_error
 
 _LINES = re.compile(r"\r\n|\r|\n")
 _QUOTED_NAME = re.compile(r"'([^']+)'")

@@ -10,20 +10,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nbops.notebook.plan import Cell, Plan, Step
+from nbops.pipeline_folder import (
+    SOURCE_KEY,
+    TAG_HEADER,
+    TAG_LOAD,
+    TAG_PARAMETERS,
+    TAG_SAVE,
+    TAG_SETUP,
+    TAG_STEP,
+)
 from nbops.promote.templates import render
 
 if TYPE_CHECKING:
     import jinja2
 
-TAG_HEADER = "nbops-generated"
-TAG_PARAMETERS = "parameters"
-TAG_SETUP = "nbops-setup"
-TAG_LOAD = "nbops-load"
-TAG_STEP = "nbops-step"
-TAG_SAVE = "nbops-save"
 SAVE_SOURCE = "_nbops_step.finish(globals())"
 NO_PARAMETERS = "# this step uses no pipeline parameters"
-SOURCE_KEY = "nbops"  # metadata: {"source": notebook} on the notebook, {"cell", "line_offset"}
 
 
 def step_params(plan: Plan, step: Step) -> list[str]:

@@ -97,7 +97,7 @@ def _folder(text: str) -> str | None:
 def _data(text: str, folder: str, name: str) -> list[str]:
     """The data ``.dvc`` files a workflow watches (its push paths minus folder and itself)."""
     parsed = _parsed(text) or {}
-    on = parsed.get("on", parsed.get(True, {})) if isinstance(parsed, dict) else {}
+    on: Any = parsed.get("on", parsed.get(True, {})) if isinstance(parsed, dict) else {}
     try:
         paths = list(on["push"]["paths"])
     except (TypeError, KeyError):

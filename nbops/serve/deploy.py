@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from nbops.errors import ConfigError, ServingError
+from nbops.pipeline_folder import DEPLOY_STAGE, METRICS_DIR, REPORTS_DIR, metrics_file, report_file
 from nbops.serve.target import Target, resolve, running_server
 
-STAGE = "deploy"
-REPORT_JSON, REPORT_MD = f"reports/{STAGE}.json", f"reports/{STAGE}.md"
-METRICS = f"metrics/{STAGE}.json"
+STAGE = DEPLOY_STAGE
+REPORT_JSON, REPORT_MD = report_file(STAGE, "json"), report_file(STAGE, "md")
+METRICS = metrics_file(STAGE)
 SWITCH_TIMEOUT = 300.0  # s: a server loaded by a pipeline run starts slowly
 
 
@@ -175,11 +176,11 @@ def _hand_over(
 
 def _write(folder: Path, result: DeployResult) -> None:
     data = asdict(result) | {"at": time.time()}
-    (folder / "reports").mkdir(exist_ok=True)
+    (folder / REPORTS_DIR).mkdir(exist_ok=True)
     (folder / REPORT_JSON).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     (folder / REPORT_MD).write_text(f"# Deploy\n\n```\n{result.text()}\n```\n", encoding="utf-8")
     metrics = {"deploy.version": float(result.version or 0), "deploy.ok": float(result.ok)}
-    (folder / "metrics").mkdir(exist_ok=True)
+    (folder / METRICS_DIR).mkdir(exist_ok=True)
     (folder / METRICS).write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
 
 

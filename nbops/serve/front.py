@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from nbops.serve import wire
 
@@ -59,7 +59,7 @@ class FrontServer(socketserver.ThreadingTCPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = cast(tuple[str, int], self.server_address[:2])  # an AF_INET server
         return f"http://{host}:{port}"
 
 
@@ -69,7 +69,7 @@ class Handler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         while True:
-            request = _read_request(self.rfile, self.wfile)
+            request = _read_request(cast(BinaryIO, self.rfile), cast(BinaryIO, self.wfile))
             if request is None:
                 return
             method, path, headers, body, keep = request
@@ -212,7 +212,7 @@ def _read_headers(rfile: BinaryIO) -> dict[str, str]:
 
 def _read_body(rfile: BinaryIO, headers: dict[str, str]) -> bytes:
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int(rfile.readline(MAX_LINE).split(b";")[0].strip() or b"0", 16)
             if size == 0:

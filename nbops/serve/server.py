@@ -49,6 +49,7 @@ def run_server(target: Target, options: Options, echo: Callable[[str], None] = p
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a log, not a tty
     router = Router()
     state, started = target.home / SERVER_FILE, time.time()
+    front: FrontServer  # bound below; the callbacks run only once it is
     deployer = Deployer(
         target,
         router,

@@ -20,6 +20,7 @@ from typing import Any
 
 from nbops.config import Config, load_config
 from nbops.errors import UsageError
+from nbops.pipeline_folder import DVC_YAML, REPORTS_DIR
 
 CHAMPION = "champion"
 SERVER_FILE = "server.json"
@@ -50,7 +51,7 @@ class Target:
     @property
     def reports_dir(self) -> Path:
         """Where monitor reports go: the pipeline's ``reports/``, else the model's home."""
-        return (self.pipeline / "reports") if self.pipeline else (self.home / "reports")
+        return (self.pipeline / REPORTS_DIR) if self.pipeline else (self.home / REPORTS_DIR)
 
     @property
     def argument(self) -> str:
@@ -61,7 +62,7 @@ class Target:
 def resolve(target: str | Path = ".", alias: str = CHAMPION) -> Target:
     """A pipeline folder (one with ``dvc.yaml``) or a registered model name."""
     path = Path(target).expanduser()
-    if (path / "dvc.yaml").is_file():
+    if (path / DVC_YAML).is_file():
         return _pipeline_target(path.resolve(), alias)
     text = str(target)
     if path.is_dir() or "/" in text or text in ("", "."):
@@ -75,7 +76,7 @@ def resolve(target: str | Path = ".", alias: str = CHAMPION) -> Target:
 
 def _pipeline_target(folder: Path, alias: str) -> Target:
     from nbops.pipeline.layout import read_params
-    from nbops.pipeline.run import project_start
+    from nbops.session import project_start
 
     gate = read_params(folder).get("gate")
     name = gate.get("model_name") if isinstance(gate, dict) else None

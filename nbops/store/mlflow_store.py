@@ -11,21 +11,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlparse
 
 from nbops._pids import alive
-from nbops.errors import NbopsError, NoStoreError, RunNotFoundError, StoreError
+from nbops.errors import NbopsError, StoreError
 from nbops.record import RunRecord
 from nbops.store import datasets, mapping, sqlite
 from nbops.store.logged_model import ModelLogger
 from nbops.store.logged_model import quiet as _quiet
+from nbops.store.run_lookup import RECORD_ARTIFACT, RunLookup, no_store_error
 from nbops.store.spool import Spool
 
 if TYPE_CHECKING:
@@ -38,16 +37,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RECORD_ARTIFACT = "nbops/record.json"
 CODE_ARTIFACT = "nbops/cell.py"
 LOCK_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)  # "database is locked": < 8 s in all
 LOCK_RETRY_BUDGET = 8.0  # seconds of retrying, waits included
 _DB_LOGGER = "mlflow.store.db.utils"  # logs every SQLite error with a full traceback
 _DB_ERROR = "SQLAlchemy database error"
-SEARCH_LIMIT = 50_000  # SQLAlchemy store's maximum max_results
 PARENT_WAIT = 60.0  # seconds a stage's run waits for its parent run being delivered elsewhere
 FALLBACK_EXPERIMENT = "nbops"  # not MLflow's "Default": its artifacts live under the cwd
-_HEX = re.compile(r"[0-9a-f]+")
 # Experiments nbops creates open on MLflow's model-training view (not its GenAI overview)
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
@@ -96,7 +92,7 @@ class MlflowTracker:
         run = self._find_run(experiment_id, record.record_id)
         if run is not None and run.info.status != "RUNNING":
             record.run_id = run.info.run_id  # an earlier attempt finished: nothing is missing
-            return run.info.run_id
+            return str(run.info.run_id)
         reused = run is not None
         if run is None:
             run = client.create_run(
@@ -118,7 +114,7 @@ class MlflowTracker:
         client.log_text(run_id, record.code, CODE_ARTIFACT)
         if record.status != "RUNNING":
             _terminate(client, run_id, record.status, mapping.millis(record.end or time.time()))
-        return run_id
+        return str(run_id)
 
     def _link_parent(self, experiment_id: str, record: RunRecord) -> None:
         """A stage names its parent by record id (``nbops run`` writes the parent run while
@@ -162,7 +158,7 @@ class MlflowTracker:
         with contextlib.suppress(Exception):
             from mlflow.utils import requirements_utils
 
-            requirements_utils._init_packages_to_modules_map()
+            requirements_utils._init_packages_to_modules_map()  # type: ignore[no-untyped-call]
 
     def _log_datasets(self, run_id: str, record: RunRecord) -> None:
         """The record's data as the run's dataset inputs, in one call (see
@@ -254,130 +250,17 @@ class MlflowTracker:
 
     def list_runs(self, experiment: str | None = None, max_results: int = 1000) -> list[RunRecord]:
         """Runs newest first, mapped from run data (params as strings, no code)."""
-        return self._reading("list runs", lambda: self._list_runs(experiment, max_results))
-
-    def _list_runs(self, experiment: str | None, max_results: int) -> list[RunRecord]:
-        names = self._experiment_names(experiment)
-        if not names:
-            return []
-        runs = self._client.search_runs(
-            list(names),
-            order_by=["attributes.start_time DESC"],
-            max_results=max(1, min(max_results, SEARCH_LIMIT)),
+        return self._reading(
+            "list runs", lambda: self._lookup.list_records(experiment, max_results)
         )
-        return [mapping.record_from_run(run, names.get(run.info.experiment_id)) for run in runs]
 
     def get_run(self, ref: str) -> RunRecord:
         """The full record (``nbops/record.json``, else rebuilt from run data)."""
-        return self._reading(f"read run {ref!r}", lambda: self._get_run(ref))
+        return self._reading(f"read run {ref!r}", lambda: self._lookup.get_record(ref))
 
-    def _get_run(self, ref: str) -> RunRecord:
-        names = self._experiment_names(None)
-        run = self._resolve(ref.strip(), list(names))
-        experiment = names.get(run.info.experiment_id)
-        record = self._read_record(run) or mapping.record_from_run(run, experiment)
-        record.run_id = run.info.run_id
-        record.experiment_id = str(run.info.experiment_id or "")
-        record.status = run.info.status
-        record.experiment = experiment or record.experiment
-        return record
-
-    def _resolve(self, ref: str, experiment_ids: list[str]) -> Run:
-        from mlflow.exceptions import MlflowException
-
-        client = self._client
-        if len(ref) == 32 and _HEX.fullmatch(ref):
-            with contextlib.suppress(MlflowException):
-                return client.get_run(ref)
-        if not ref or not experiment_ids:
-            raise self._not_found(ref, [])
-        prefixed: list[Run] = []
-        if len(ref) >= 6 and _HEX.fullmatch(ref):
-            prefixed = self._search(experiment_ids, f"attributes.run_id LIKE '{ref}%'", 20)
-            if len(prefixed) == 1:
-                return prefixed[0]
-        named = self._by_name(experiment_ids, ref)
-        if named:
-            return named[0]
-        if _HEX.fullmatch(ref):
-            by_record = self._search(experiment_ids, f"tags.`{mapping.TAG_RECORD_ID}` = '{ref}'", 1)
-            if by_record:
-                return by_record[0]
-        if len(prefixed) > 1:
-            raise self._not_found(ref, prefixed, ambiguous=True)
-        raise self._not_found(ref, self._search(experiment_ids, "", 5))
-
-    def _by_name(self, experiment_ids: list[str], name: str) -> list[Run]:
-        """Newest run of that name; a name no filter can quote is compared in Python."""
-        filter_string = mapping.equals_filter("attributes.run_name", name)
-        if filter_string is not None:
-            return self._search(experiment_ids, filter_string, 1)
-        runs = self._search(experiment_ids, "", 5000)
-        return [run for run in runs if run.info.run_name == name][:1]
-
-    def _search(self, experiment_ids: list[str], filter_string: str, limit: int) -> list[Run]:
-        return list(
-            self._client.search_runs(
-                experiment_ids,
-                filter_string=filter_string,
-                order_by=["attributes.start_time DESC"],
-                max_results=limit,
-            )
-        )
-
-    def _not_found(
-        self, ref: str, candidates: list[Run], ambiguous: bool = False
-    ) -> RunNotFoundError:
-        lines = [f"  {r.info.run_id}  {r.info.run_name or ''}" for r in candidates]
-        if ambiguous:
-            message = f"run prefix {ref!r} matches {len(candidates)} runs:\n" + "\n".join(lines)
-            fix = "give more characters of the run id"
-        else:
-            message = f"no run matches {ref!r} in {self.uri}"
-            if lines:
-                message += "\n recent runs:\n" + "\n".join(lines)
-            fix = "pass a run id, a run-id prefix of 6+ characters or a run name (`nbops runs`)"
-        return RunNotFoundError(message, fix=fix, ref=ref)
-
-    def _experiment_names(self, experiment: str | None) -> dict[str, str]:
-        client = self._client
-        if experiment is not None:
-            found = client.get_experiment_by_name(experiment)
-            if found is None or found.lifecycle_stage == "deleted":
-                return {}
-            return {found.experiment_id: found.name}
-        experiments = client.search_experiments(max_results=SEARCH_LIMIT)
-        return {e.experiment_id: e.name for e in experiments}
-
-    def _read_record(self, run: Run) -> RunRecord | None:
-        """The stored ``record.json``: read in place for local artifacts (no copy, no progress
-        bar), downloaded otherwise; None for runs nbops did not write."""
-        local = _local_path(run.info.artifact_uri)
-        if local is not None:
-            path = local / RECORD_ARTIFACT
-            text = path.read_text(encoding="utf-8") if path.is_file() else None
-        else:
-            text = self._download_text(run.info.run_id, RECORD_ARTIFACT)
-        if text is None:
-            return None
-        try:
-            return RunRecord.from_json(text)
-        except (ValueError, TypeError) as exc:
-            run_id = run.info.run_id
-            log.warning("nbops: %s of run %s is unreadable: %s", RECORD_ARTIFACT, run_id, exc)
-            return None
-
-    def _download_text(self, run_id: str, artifact: str) -> str | None:
-        from mlflow.exceptions import MlflowException
-
-        with self._scratch("download") as tmp:
-            try:
-                path = self._client.download_artifacts(run_id, artifact, tmp)
-            except MlflowException as exc:
-                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                    return None
-                raise
-            return Path(path).read_text(encoding="utf-8")
+    @property
+    def _lookup(self) -> RunLookup:
+        return RunLookup(self._client, self.uri, self._scratch)
 
     # ---- plumbing -----------------------------------------------------------------------
 
@@ -432,14 +315,15 @@ class MlflowTracker:
         """
         started = time.monotonic()
         with _quiet(logging.getLogger(_DB_LOGGER), _DB_ERROR):
-            for delay in (*LOCK_RETRY_DELAYS, None):
+            delays: tuple[float | None, ...] = (*LOCK_RETRY_DELAYS, None)
+            for delay in delays:
                 try:
                     return call()
                 except NbopsError:
                     raise
                 except Exception as exc:
                     late = delay is None or time.monotonic() - started + delay > LOCK_RETRY_BUDGET
-                    if late or not sqlite.is_locked(exc):
+                    if late or delay is None or not sqlite.is_locked(exc):
                         raise
                     log.info("nbops: %s is locked; retrying in %.1f s", self.uri, delay)
                     time.sleep(delay)
@@ -487,23 +371,6 @@ def artifact_root(config: Config) -> Path:
     return (db.resolve().parent if db is not None else config.project_root) / "mlartifacts"
 
 
-def no_store_error(config: Config) -> NoStoreError:
-    """What a read-only command says before any run was recorded."""
-    pending = len(Spool(config.state_dir).pending())
-    waiting = (
-        f"; {pending} record(s) wait in {config.state_dir / 'spool'}: `nbops sync` creates the "
-        "store and delivers them"
-        if pending
-        else ""
-    )
-    return NoStoreError(
-        f"there is no tracking store yet at {config.tracking_uri}{waiting}",
-        fix="record a run first (a %%track cell, `with nbops.track():`, or `nbops run`), or "
-        "point tracking_uri ([tool.nbops] or MLFLOW_TRACKING_URI) at an existing store",
-        uri=config.tracking_uri,
-    )
-
-
 def _terminate(client: MlflowClient, run_id: str, status: str, end: int) -> None:
     """``set_terminated`` without its "View run at" lines: against a server (a REST store)
     MLflow writes them to stdout, which in a kernel lands in whichever cell runs meanwhile."""
@@ -516,14 +383,3 @@ def _terminate(client: MlflowClient, run_id: str, status: str, end: int) -> None
     store.update_run_info(
         run_id, run_status=RunStatus.from_string(status), end_time=end, run_name=None
     )
-
-
-def _local_path(artifact_uri: str) -> Path | None:
-    from urllib.request import url2pathname
-
-    parsed = urlparse(artifact_uri)
-    if parsed.scheme == "file":
-        return Path(url2pathname(parsed.path))
-    if parsed.scheme == "" and artifact_uri:
-        return Path(artifact_uri)
-    return None

@@ -18,15 +18,21 @@ import shlex
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from nbops.errors import NbopsError, RegistryError, RunNotFoundError, StoreError, UsageError
 from nbops.store import audit, sqlite
 from nbops.store.logged_model import MODELS_URI
 from nbops.store.mapping import equals_filter
 from nbops.store.mlflow_store import LOCK_RETRY_DELAYS
+from nbops.store.registry_info import (  # noqa: F401 (re-exported)
+    AliasChange,
+    Event,
+    ModelVersionInfo,
+    RegistryChange,
+    VersionInfo,
+)
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -35,57 +41,11 @@ if TYPE_CHECKING:
     from nbops.config import Config
 
 T = TypeVar("T")
-Event = dict[str, Any]
 
 TAG_HISTORY = audit.TAG_HISTORY
 HISTORY_MAX_EVENTS = 50
 HISTORY_MAX_CHARS = 20_000  # MLflow allows 100,000 per registry tag; keep the UI readable
 REASON_MAX_CHARS = 1_000
-
-
-@dataclass
-class VersionInfo:
-    """One registered model version, with its run's metrics and its alias history."""
-
-    name: str
-    version: int
-    run_id: str | None
-    source: str
-    aliases: list[str]
-    created: datetime  # UTC
-    metrics: dict[str, float] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)  # the version's nbops.* tags
-    history: list[Event] = field(default_factory=list)  # oldest first
-
-    @property
-    def uri(self) -> str:
-        return f"models:/{self.name}/{self.version}"
-
-
-ModelVersionInfo = VersionInfo  # what register() returns: the same shape as a listed version
-
-
-@dataclass(frozen=True)
-class AliasChange:
-    """One alias moving: ``old`` held it before, ``new`` holds it now (None: nobody)."""
-
-    alias: str
-    old: int | None
-    new: int | None
-
-
-@dataclass
-class RegistryChange:
-    """What one register/promote/rollback did, for display and for callers that audit."""
-
-    name: str
-    op: str  # "register", "promote", "rollback"
-    at: str  # ISO 8601, UTC
-    actor: str
-    reason: str
-    changes: list[AliasChange]
-    aliases: dict[str, int]  # every alias of the model afterwards
-    note: str = ""  # why nothing changed, when nothing did (a rollback with no previous)
 
 
 @contextlib.contextmanager
@@ -264,7 +224,7 @@ class RegisteredModel:
     def download(self, version: int, dst: str) -> str:
         """The version's model files, downloaded into ``dst``; their local path."""
         mv = self.version(version)
-        return self.download_source(mv.source, mv.run_id, dst)
+        return self.download_source(cast(str, mv.source), mv.run_id, dst)  # MLflow sets it
 
     def download_source(self, source: str, run_id: str | None, dst: str) -> str:
         """The model files of ``source`` (``models:/<model_id>`` or ``runs:/...``) in ``dst``."""
@@ -334,7 +294,15 @@ class RegisteredModel:
             self._metrics[mv.run_id] = dict(run.data.metrics) if run is not None else {}
         metrics = self._metrics.get(mv.run_id or "", {})
         return VersionInfo(
-            self.name, version, mv.run_id, mv.source, names, created, metrics, tags, history
+            self.name,
+            version,
+            mv.run_id,
+            cast(str, mv.source),
+            names,
+            created,
+            metrics,
+            tags,
+            history,
         )
 
 
@@ -345,7 +313,7 @@ def _client(config: Config) -> MlflowClient:
     sqlite.check_usable(uri)
     from mlflow.tracking import MlflowClient
 
-    from nbops.store.mlflow_store import no_store_error
+    from nbops.store.run_lookup import no_store_error
 
     if not sqlite.exists(uri):  # a registry needs runs: never create an empty store for it
         raise no_store_error(config)
@@ -369,7 +337,7 @@ def _default_uri(uri: str | None) -> Iterator[None]:
 
     with _DEFAULT_URI_LOCK:
         before = getattr(utils, "_tracking_uri", None)
-        utils._tracking_uri = uri
+        utils._tracking_uri = uri  # type: ignore[assignment]
         try:
             yield
         finally:

@@ -59,7 +59,8 @@ class SpoolEntry:
         import cloudpickle  # lazy: only the writer thread needs it
 
         with (self.path / PAYLOAD_FILE).open("rb") as handle:
-            return cloudpickle.load(handle)
+            payload: dict[str, Any] | None = cloudpickle.load(handle)
+            return payload
 
 
 @dataclass

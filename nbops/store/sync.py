@@ -45,6 +45,34 @@ class SyncReport:
     def ok(self) -> bool:
         return not self.failed
 
+    def text(self, default_store: str) -> str:
+        """What was delivered where, what failed or was set aside, and what to do next;
+        ``default_store`` is named for records that name none."""
+        lines = [f"restored {len(self.restored)} quarantined record(s)"] if self.restored else []
+        stores = sorted({r.store or default_store for r in self.delivered})
+        lines.append(f"delivered {len(self.delivered)} run(s) to {', '.join(stores) or 'MLflow'}")
+        lines += [
+            f"  {r.record_id[:8]} -> run {r.run_id} (experiment {r.experiment!r})"
+            for r in self.delivered
+        ]
+        for record, reason in self.failed:
+            lines.append(f"  FAILED {record.record_id[:8]}: {reason}")
+        if self.failed:
+            lines.append(
+                "the records stay in .nbops/spool; fix the store and run `nbops sync` again (or "
+                "send them to another store: `nbops sync --store URI`)"
+            )
+        for record, reason in self.quarantined:
+            lines.append(f"  SET ASIDE {record.record_id[:8]}: MLflow refuses it: {reason}")
+        if self.quarantined:
+            lines.append(
+                "set-aside records are kept in .nbops/spool/.quarantine with the reason; "
+                "`nbops sync --retry-quarantined` tries them again"
+            )
+        if self.skipped:
+            lines.append(f"  {len(self.skipped)} run(s) are being written by another process")
+        return "\n".join(lines)
+
 
 def record_config(record: RunRecord, config: Config) -> Config:
     """The configuration a record is delivered with: its own store and project root."""

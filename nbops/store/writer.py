@@ -233,7 +233,7 @@ class Writer:
             tracker, config = self._trackers_made().for_record(entry.record)
             complete = self._complete
             finish = (lambda r: complete(r, config)) if complete else None
-            deliver(self.spool, entry, tracker, finish)  # type: ignore[arg-type]
+            deliver(self.spool, entry, tracker, finish)
         except Exception as exc:
             return exc
         return None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from nbops.errors import ConfigError
 
@@ -126,7 +126,7 @@ def to_mapping(schema: pa.DataFrameSchema) -> dict[str, Any]:
     """The schema as the plain mapping stored under ``files.<path>`` in ``schema.yaml``."""
     import yaml
 
-    mapping = yaml.safe_load(schema.to_yaml())
+    mapping = yaml.safe_load(cast(str, schema.to_yaml()))  # a string when given no stream
     for column in (mapping.get("columns") or {}).values():
         if isinstance(column, dict) and column.get("dtype") in STRING_DTYPES:
             column["dtype"] = "str"  # pandera writes "string[pyarrow]"; both check the same
@@ -237,7 +237,7 @@ def _problem(
 
 
 def _check_statistics(spec: pa.Column | None, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    number = rows[0].get("check_number")
+    number: Any = rows[0].get("check_number")
     if spec is None or _missing(number) or not 0 <= int(number) < len(spec.checks):
         return {}
     return dict(spec.checks[int(number)].statistics or {})

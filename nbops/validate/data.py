@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from nbops.errors import ConfigError, DataValidationError
+from nbops.pipeline_folder import DATA_STAGE, PROFILE, SCHEMA, metrics_file
 from nbops.validate import contract, drift, report, tracking
 from nbops.validate.profile import infer_profile
 from nbops.validate.result import DataValidation
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
 
     from nbops.session import Session
 
-SCHEMA_FILE = "schema.yaml"
-PROFILE_FILE = "reference/profile.json"
-METRICS_FILE = "metrics/validate_data.json"
 TABULAR = {".csv": ",", ".tsv": "\t", ".parquet": None}
 
 __all__ = ["DataValidation", "validate_data", "write_contract"]
@@ -73,11 +71,11 @@ def write_contract(folder: Path, data_files: list[str]) -> list[str]:
         schemas[name] = contract.to_mapping(contract.infer_schema(df))
         profiles[name] = infer_profile(df)
     body = yaml.safe_dump({"files": schemas}, sort_keys=False, allow_unicode=True)
-    (folder / SCHEMA_FILE).write_text(contract.HEADER + body, encoding="utf-8")
-    profile_path = folder / PROFILE_FILE
+    (folder / SCHEMA).write_text(contract.HEADER + body, encoding="utf-8")
+    profile_path = folder / PROFILE
     profile_path.parent.mkdir(parents=True, exist_ok=True)
     profile_path.write_text(_profile_json(profiles), encoding="utf-8")
-    return [SCHEMA_FILE, PROFILE_FILE]
+    return [SCHEMA, PROFILE]
 
 
 def _profile_json(profiles: dict[str, dict[str, Any]]) -> str:
@@ -122,7 +120,7 @@ def validate_data(
     _write_metrics(folder, result)
     error = _schema_error(result) if result.problems else None
     if record:
-        from nbops.api import default_session
+        from nbops.session import default_session
 
         message = f"DataValidationError: {error.message}" if error else None
         tracking.record_run(folder, result, session or default_session(), start, message)
@@ -148,7 +146,7 @@ def _schema_error(result: DataValidation) -> DataValidationError:
 
 
 def _write_metrics(folder: Path, result: DataValidation) -> None:
-    path = folder / METRICS_FILE
+    path = folder / metrics_file(DATA_STAGE)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result.metrics(), indent=1) + "\n", encoding="utf-8")
 
@@ -157,7 +155,7 @@ def read_contract(folder: Path) -> dict[str, Any]:
     """``{data path: pandera schema}`` from ``schema.yaml``."""
     from nbops.pipeline.layout import read_yaml
 
-    path = folder / SCHEMA_FILE
+    path = folder / SCHEMA
     try:
         data = read_yaml(path)
     except Exception as exc:  # NotebookError for bad YAML: here it is a config problem
@@ -178,7 +176,7 @@ def read_contract(folder: Path) -> dict[str, Any]:
 
 def read_profile(folder: Path) -> dict[str, Any]:
     """``{data path: {column: profile}}``; {} without a profile (drift is then not measured)."""
-    path = folder / PROFILE_FILE
+    path = folder / PROFILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -17,19 +17,20 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from nbops.pipeline import layout
 from nbops.pipeline.outcome import TAG_DATA, decision_tags, gate_lines
+from nbops.pipeline_folder import DATA_STAGE, METRICS_DIR, MODEL_STAGE, REPORTS_DIR, report_file
 from nbops.validate.gate import Decision, GateConfig, decide, score
 
 if TYPE_CHECKING:
     from nbops.session import Session
 
-STAGE = "validate_model"
-REPORT_JSON = f"{layout.REPORTS_DIR}/{STAGE}.json"
-REPORT_MD = f"{layout.REPORTS_DIR}/{STAGE}.md"
-DATA_REPORT_JSON = f"{layout.REPORTS_DIR}/validate_data.json"
+STAGE = MODEL_STAGE
+REPORT_JSON = report_file(STAGE, "json")
+REPORT_MD = report_file(STAGE, "md")
+DATA_REPORT_JSON = report_file(DATA_STAGE, "json")
 TAG_PIPELINE_RUN = "nbops.pipeline.run"
 
 
@@ -55,7 +56,7 @@ class GateResult:
 
 def validate_model(folder: Path, session: Session | None = None) -> GateResult:
     """Run the gate for the pipeline in ``folder`` (see the module docstring)."""
-    from nbops.api import default_session
+    from nbops.session import default_session
 
     folder = layout.require_pipeline(folder, "nbops validate model")
     session = session or default_session()
@@ -102,7 +103,7 @@ def _load(folder: Path, config: GateConfig, role: str) -> Any:
 def _holdout(X: Any, y: Any) -> dict[str, Any] | None:
     """Rows and one fingerprint of the holdout (X and y): scores on different holdouts are not
     comparable, so the promotion panel labels each score with this."""
-    from nbops.fingerprint import fingerprint
+    from nbops.hashing.frames import fingerprint
 
     try:
         return {"rows": len(X), "fingerprint": fingerprint([fingerprint(X), fingerprint(y)])}
@@ -230,7 +231,7 @@ def _retag(session: Session, result: GateResult) -> None:
     uri = session.config.tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     for key, value in _gate_tags(result).items():
-        client.set_tag(result.run_id, key, value)
+        client.set_tag(cast(str, result.run_id), key, value)  # the gate's run, recorded
 
 
 def _data_status(folder: Path) -> str:
@@ -262,7 +263,7 @@ def _parent_run(session: Session) -> str | None:
 
 def _write_reports(folder: Path, result: GateResult) -> None:
     """The report (JSON + markdown) and ``metrics/validate_model.json`` for DVC."""
-    reports, metrics = folder / layout.REPORTS_DIR, folder / layout.METRICS_DIR
+    reports, metrics = folder / REPORTS_DIR, folder / METRICS_DIR
     reports.mkdir(parents=True, exist_ok=True)
     metrics.mkdir(parents=True, exist_ok=True)
     text = json.dumps(asdict(result), indent=1, sort_keys=True) + "\n"

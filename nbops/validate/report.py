@@ -9,9 +9,10 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
+from nbops.pipeline_folder import DATA_STAGE, REPORTS_DIR
 from nbops.validate.result import DataValidation
 
-REPORT_STEM = "validate_data"
+REPORT_STEM = DATA_STAGE
 HEADINGS = (
     "feature",
     "kind",
@@ -32,7 +33,9 @@ tr.drifted td { background: #fff3cd; }
 """
 
 
-def write_reports(folder: Path, result: DataValidation, reports_dir: str = "reports") -> list[str]:
+def write_reports(
+    folder: Path, result: DataValidation, reports_dir: str = REPORTS_DIR
+) -> list[str]:
     """Write ``<reports_dir>/validate_data.{md,html,json}``; return their paths (relative)."""
     directory = folder / reports_dir
     directory.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ def build_record(
 
 def _file_ref(path: Path, role: Role, root: Path, session: Session) -> DataRef:
     from nbops.capture.namespace import relative_name
-    from nbops.fingerprint import fingerprint_file
+    from nbops.hashing.files import fingerprint_file
 
     ref = DataRef(name=relative_name(str(path), root), role=role, kind="file")
     try:

@@ -93,7 +93,8 @@ def svg_chart(
     scale = colour_title.startswith("metrics.")
     paint, legend = colours([p.colour for p in points], scale) if colour_title else (None, "")
 
-    def sx(x: float) -> float:
+    def sx(x: float | None) -> float:  # never None: every x is a number or a category
+        assert x is not None
         return left + (x - x_lo) / (x_hi - x_lo) * plot_w
 
     def sy(y: float) -> float:

@@ -52,6 +52,8 @@ class Condition:
             return self.op == "!="
         if self.op == "~":
             return _OPS["~"](actual, self.value)
+        left: Any
+        right: Any
         left, right = as_number(actual), as_number(self.value)
         if left is None or right is None:
             left, right = str(actual).lower(), self.value.lower()

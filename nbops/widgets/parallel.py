@@ -68,7 +68,7 @@ def _axis(key: str, title: str, values: list[Any]) -> Axis:
     present = [v for v in values if v is not None and v != ""]
     numbers = [as_number(v) for v in present]
     if present and all(n is not None for n in numbers):
-        return Axis(key, title, values, [], min(numbers), max(numbers))  # type: ignore[type-var]
+        return Axis(key, title, values, [], min(numbers), max(numbers))  # type: ignore[type-var,arg-type]
     categories = sorted({str(v) for v in present}, key=natural)
     return Axis(key, title, values, categories)
 

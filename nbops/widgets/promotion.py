@@ -65,7 +65,7 @@ class PromotionPanel(WidgetBase):
         self, model_name: str, *, session: Session | None = None, actor: str | None = None
     ) -> None:
         if session is None:
-            from nbops.api import default_session
+            from nbops.session import default_session
 
             session = default_session()
         self.session = session
@@ -124,19 +124,21 @@ class PromotionPanel(WidgetBase):
                 f"model {self.name!r} changed since you asked ({_moved(pending.aliases, now)})",
                 fix="look at the table again and click the button again",
             )
-        who = {"reason": self.reason, "actor": self.actor}
+        reason, actor = self.reason, self.actor
         if pending.action == PROMOTE:
-            change = registry.promote(self.session, self.name, challenger=True, **who)
+            change = registry.promote(
+                self.session, self.name, challenger=True, reason=reason, actor=actor
+            )
         elif pending.action == CHAMPION:
-            change = registry.promote(self.session, self.name, pending.version, **who)
+            change = registry.promote(
+                self.session, self.name, pending.version, reason=reason, actor=actor
+            )
         else:
-            change = registry.rollback(self.session, self.name, **who)
-        from nbops.commands import change_text
-
+            change = registry.rollback(self.session, self.name, reason=reason, actor=actor)
         self.change = change
         self.model = self._load()
         self.reason, self._reset_reason = "", True
-        self.say(change_text(change), "ok")
+        self.say(change.text(), "ok")
         self._sync()
         return change
 

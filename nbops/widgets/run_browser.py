@@ -69,7 +69,7 @@ class RunBrowser(WidgetBase):
         session: Session | None = None,
     ) -> None:
         if session is None:
-            from nbops.api import default_session
+            from nbops.session import default_session
 
             session = default_session()
         self.session = session
@@ -217,7 +217,8 @@ class RunBrowser(WidgetBase):
         t = self.table
         rows = t.page_rows()
         cells = [t.cells(r) for r in rows]
-        header, head_attrs, raw = t.header(), [], ()
+        raw: tuple[int, ...] = ()
+        header, head_attrs = t.header(), []
         if live:
             head_attrs = [
                 {

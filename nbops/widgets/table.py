@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from nbops import names
 from nbops.display import format_duration
@@ -271,7 +271,9 @@ def _sorted(records: list[RunRecord], key: Any, descending: bool) -> list[RunRec
     missing = [r for v, r in pairs if v is None or v == ""]
     numbers = [as_number(v) for v, _ in present]
     if all(n is not None for n in numbers):
-        ordered = sorted(zip(numbers, present, strict=True), key=lambda p: p[0], reverse=descending)
+        ordered = sorted(
+            zip(numbers, present, strict=True), key=lambda p: cast(float, p[0]), reverse=descending
+        )
         return [r for _, (_, r) in ordered] + missing
     ordered_text = sorted(present, key=lambda p: str(p[0]).lower(), reverse=descending)
     return [r for _, r in ordered_text] + missing

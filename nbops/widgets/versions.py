@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nbops.errors import RegistryError
-from nbops.store.registry_store import VersionInfo
+from nbops.store.registry_info import VersionInfo
 from nbops.widgets.render import MISSING
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"  # as nbops.registry

@@ -27,7 +27,7 @@ SETUP = """
 import json
 import numpy as np, pandas as pd, nbopsfake
 import nbops
-from nbops.cache.identity import Identities
+from nbops.hashing.identity import Identities
 from sklearn.ensemble import RandomForestClassifier
 rng = np.random.default_rng(0)
 frame = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd"))

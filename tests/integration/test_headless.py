@@ -96,7 +96,7 @@ def test_a_spooled_record_keeps_its_identity_when_another_process_delivers_it(
     script = textwrap.dedent(
         """
         import os, nbops
-        from nbops.api import default_session
+        from nbops.session import default_session
         default_session().writer.submit = lambda entry, on_done=None: None  # never delivered
         with nbops.track("spooled", notebook="churn.ipynb", experiment="churn-study"):
             depth = 7

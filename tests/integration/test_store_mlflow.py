@@ -15,6 +15,7 @@ from nbops.errors import RunNotFoundError, StoreError
 from nbops.record import Context, DataRef, ModelRef, RunRecord
 from nbops.store import MlflowTracker, Spool, sync
 from nbops.store.mapping import TAG_RECORD_ID
+from nbops.store.run_lookup import RunLookup
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -167,14 +168,14 @@ def test_unknown_ref_raises_run_not_found_with_recent_runs(store: Store) -> None
 def test_ambiguous_prefix_lists_candidates(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two real run ids sharing 6 characters are too rare to wait for: stub the prefix search."""
     ids = ["abcdef0000000000000000000000000a", "abcdef0000000000000000000000000b"]
-    real_search = store.tracker._search
+    real_search = RunLookup._search  # the tracker's reads go through a RunLookup
 
-    def search(experiment_ids: list[str], filter_string: str, limit: int) -> list:  # type: ignore[type-arg]
+    def search(self: RunLookup, experiment_ids: list[str], filter_string: str, limit: int) -> list:  # type: ignore[type-arg]
         if "LIKE 'abcdef%'" in filter_string:
             return [_RunStub(i) for i in ids]
-        return real_search(experiment_ids, filter_string, limit)
+        return real_search(self, experiment_ids, filter_string, limit)
 
-    monkeypatch.setattr(store.tracker, "_search", search)
+    monkeypatch.setattr(RunLookup, "_search", search)
     with pytest.raises(RunNotFoundError, match="matches 2 runs") as info:
         store.tracker.get_run("abcdef")
     assert all(i in str(info.value) for i in ids)
@@ -273,6 +274,7 @@ from pathlib import Path
 from nbops.config import Config, default_tracking_uri
 from nbops.record import RunRecord
 from nbops.store import MlflowTracker, Spool
+from nbops.store.run_lookup import RunLookup
 root = Path(sys.argv[1])
 config = Config(project_root=root, tracking_uri=default_tracking_uri(root))
 spool, tracker = Spool(root / sys.argv[2]), MlflowTracker(config)

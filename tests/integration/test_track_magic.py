@@ -60,7 +60,7 @@ def test_training_cell_records_params_metrics_data_and_model(shell: Any, config:
     """What MLflow's run page shows of a %%track cell, read back through MlflowClient."""
     import mlflow.artifacts
 
-    from nbops.fingerprint import fingerprint
+    from nbops.hashing.frames import fingerprint
 
     shell.run_cell(SETUP)
     result = track(shell, "# the baseline forest\n" + TRAIN, "--name forest")

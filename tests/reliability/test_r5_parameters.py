@@ -27,7 +27,7 @@ from reliability_support import same
 
 from nbops.capture.redact import secret_path
 from nbops.errors import NotebookError
-from nbops.notebook.parse import parse_parameters
+from nbops.notebook.parameters import parse_parameters
 from nbops.notebook.plan import Cell, Plan
 from nbops.pipeline import layout
 from nbops.pipeline.step import run_step, step_parameters
@@ -146,7 +146,7 @@ def write_params(folder: Path, values: dict[str, Any]) -> None:
     """``params.yaml`` as ``nbops promote`` writes it from the notebook's parameters."""
     plan = Plan(name="r5", notebook="r5.ipynb", parameters=values)
     text = render_params(environment(), plan, "../../r5.ipynb")
-    (folder / layout.PARAMS_FILE).write_text(text, encoding="utf-8")
+    (folder / layout.PARAMS).write_text(text, encoding="utf-8")
 
 
 def test_10000_generated_values_arrive_equal_or_are_refused(tmp_path: Path) -> None:

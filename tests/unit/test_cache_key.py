@@ -18,8 +18,8 @@ from sklearn.linear_model import LogisticRegression
 
 from nbops.cache.files import code_files
 from nbops.cache.hazards import CLOCK, IPYTHON, NETWORK, RANDOM, SEEDS, STATE, scan_code
-from nbops.cache.identity import Identities, code_identity
 from nbops.cache.key import OUTSIDE, compute_key
+from nbops.hashing.identity import Identities, code_identity
 
 
 def cell(ns: dict[str, Any], code: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from nbops.capture import Capture, CaptureOptions
 from nbops.capture.namespace import complete_file_hashes
 from nbops.config import load_config
-from nbops.fingerprint import FileHashCache
+from nbops.hashing.files import FileHashCache
 
 CELL = "size = len(open({path!r}, 'rb').read(1))\n"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nbops import filehash
-from nbops.fingerprint import FileHashCache, fingerprint_file
+from nbops.hashing import files as filehash
+from nbops.hashing.files import FileHashCache, fingerprint_file
 
 OLD = 1_600_000_000  # an mtime well outside the racy window
 
@@ -97,12 +97,12 @@ def test_corrupt_cache_degrades_to_no_cache(
     db.write_bytes(b"this is not a sqlite database" * 100)
     cache = FileHashCache(db)
     path = write(tmp_path / "data.bin", b"payload")
-    with caplog.at_level(logging.WARNING, logger="nbops.filehash"):
+    with caplog.at_level(logging.WARNING, logger="nbops.hashing.files"):
         assert fingerprint_file(path, cache) == "md5:" + hashlib.md5(b"payload").hexdigest()
         assert fingerprint_file(path, cache) == "md5:" + hashlib.md5(b"payload").hexdigest()
     assert cache.disabled is not None
     assert "Delete the file" in caplog.text
-    assert len([r for r in caplog.records if r.name == "nbops.filehash"]) == 1
+    assert len([r for r in caplog.records if r.name == "nbops.hashing.files"]) == 1
 
 
 def test_unwritable_cache_location_degrades(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_cache_is_shared_between_processes(tmp_path: Path, reads: list[str]) -> 
     db = tmp_path / "filehash.db"
     path = write(tmp_path / "data.bin", b"shared")
     code = (
-        "import sys\nfrom nbops.fingerprint import FileHashCache, fingerprint_file\n"
+        "import sys\nfrom nbops.hashing.files import FileHashCache, fingerprint_file\n"
         "print(fingerprint_file(sys.argv[2], FileHashCache(sys.argv[1])))"
     )
     args = [sys.executable, "-c", code, str(db), str(path)]

@@ -12,9 +12,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from nbops import fingerprint as fp
 from nbops.errors import FingerprintError, NbopsError
-from nbops.fingerprint import describe, fingerprint, is_data
+from nbops.hashing import sink as fp
+from nbops.hashing.frames import describe, fingerprint, is_data
 
 FRAME_CODE = """
 import numpy as np, pandas as pd
@@ -42,7 +42,7 @@ def test_format_is_prefixed_xxh128() -> None:
 
 
 def test_same_frame_fingerprints_equal_in_another_process() -> None:
-    code = FRAME_CODE + "\nfrom nbops.fingerprint import fingerprint\nprint(fingerprint(df))"
+    code = FRAME_CODE + "\nfrom nbops.hashing.frames import fingerprint\nprint(fingerprint(df))"
     out = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, check=True
     )
@@ -308,7 +308,7 @@ def test_is_data_and_describe() -> None:
 
 def test_importing_and_is_data_never_import_pandas_or_numpy() -> None:
     code = (
-        "import sys\nfrom nbops.fingerprint import is_data, describe\n"
+        "import sys\nfrom nbops.hashing.frames import is_data, describe\n"
         "assert not is_data([1]) and describe(3)[0] == 'int'\n"
         "print(sorted(m for m in ('pandas', 'numpy', 'pyarrow') if m in sys.modules))"
     )

@@ -156,9 +156,9 @@ def test_history_before_the_extension_is_read_back(sh: Any, project: Path) -> No
 
 
 def test_the_check_off_registers_nothing(sh: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nbops.api import default_session
     from nbops.capture.state import log_of
     from nbops.magics import watch_state
+    from nbops.session import default_session
 
     monkeypatch.setenv("NBOPS_STATE_CHECK", "false")
     default_session.cache_clear()

@@ -11,8 +11,8 @@ import pytest
 
 from nbops.errors import UsageError
 from nbops.level import assess
-from nbops.level_report import LevelReport
-from nbops.project_scan import filters_data
+from nbops.level.report import LevelReport
+from nbops.level.scan import filters_data
 
 WORKFLOW = """\
 name: retrain

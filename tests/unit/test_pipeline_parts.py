@@ -16,6 +16,7 @@ from nbops.errors import NbopsError, NotebookError, UsageError
 from nbops.pipeline import check, dvc_project, run, step
 from nbops.pipeline.progress import StepStatus, follow
 from nbops.record import RunRecord
+from nbops.session import project_start
 
 
 @pytest.mark.parametrize(
@@ -208,9 +209,9 @@ def test_pipeline_project_skips_the_folders_own_dvc(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("")
     folder = tmp_path / "pipelines" / "demo"
     (folder / ".dvc").mkdir(parents=True)
-    assert run.project_start(folder) == tmp_path
+    assert project_start(folder) == tmp_path
     (folder / "pyproject.toml").write_text("")
-    assert run.project_start(folder) == folder
+    assert project_start(folder) == folder
 
 
 def test_a_folder_without_dvc_yaml_is_refused(tmp_path: Path) -> None:

@@ -10,33 +10,25 @@ float column, twice the time of the hash itself; ``df.fillna(np.nan)`` makes the
 Index labels are content, not representation: a ``RangeIndex`` and an int64 ``Index`` holding
 the same labels (``df.equals`` says equal) fingerprint alike, hashed as the range's header,
 so neither is materialised (an int64 index is checked against a range only when its first,
-second and last labels and its length fit one). This module walks frames and arrays and owns
-the stream;
-Arrow data and plain Python values are encoded by :mod:`nbops.arrowhash`. Files: md5 in
-:mod:`nbops.filehash`, re-exported here.
+second and last labels and its length fit one). This module walks frames and arrays;
+the stream is :mod:`nbops.hashing.sink`'s, Arrow data :mod:`nbops.hashing.arrow`'s, plain Python
+values :mod:`nbops.hashing.values`'.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import types
 from typing import Any
 
-import xxhash
-
-from nbops.arrowhash import canon, fingerprint_error, hash_arrow, hash_objects, type_name
 from nbops.errors import FingerprintError
-from nbops.filehash import FileHashCache, fingerprint_file
+from nbops.hashing.arrow import hash_arrow, hash_objects
+from nbops.hashing.sink import Sink
+from nbops.hashing.values import canon, fingerprint_error, type_name
 
-__all__ = ["FileHashCache", "describe", "fingerprint", "fingerprint_file", "is_data"]
+__all__ = ["describe", "fingerprint", "is_data"]
 
-_VERSION = b"nbops-fingerprint-2"  # bump when the byte stream changes (2: ranges by labels)
-_SEGMENT = 16 << 20  # leaf size of the tree hash: part of the definition, never tune it
-_PARALLEL_BYTES = 64 << 20  # below this a thread pool costs more than it saves
 _BLOCK = 8 << 20  # bytes copied at a time when hashing a strided array
 _TRANSPOSE_BLOCK = 256 << 10  # row blocks of row-major columns: transposed while in L2 cache
-_Job = tuple[memoryview, ...]  # the pieces of one leaf, hashed in the final pass
 
 
 def is_data(obj: Any) -> bool:
@@ -75,7 +67,7 @@ def fingerprint(obj: Any) -> str:
     dicts, dates, numpy scalars) from a type-tagged encoding. Raises :class:`FingerprintError`
     for anything whose bytes are not a deterministic function of its content.
     """
-    sink = _Sink()
+    sink = Sink()
     try:
         _hash_any(obj, sink)
     except FingerprintError as exc:  # name the object the user passed, keep the detail
@@ -87,101 +79,10 @@ def fingerprint(obj: Any) -> str:
     return sink.hexdigest()
 
 
-class _Sink:
-    """The byte stream one fingerprint hashes: literals now, big buffers at the end.
-
-    Deferring buffers lets :meth:`hexdigest` hash them on two threads (xxhash releases the GIL)
-    once there is enough of them to pay for the pool.
-    """
-
-    def __init__(self) -> None:
-        self.items: list[bytes | _Job] = []
-        self.deferred = 0
-
-    def lit(self, *values: Any) -> None:
-        """Append a header literal: small, so hashed inline in stream order."""
-        self.items.append(canon(values))
-
-    def stream(self, nbytes: int, *, eager: bool = False, head: tuple[Any, ...] = ()) -> _Stream:
-        """A byte stream of known length, preceded by ``head`` (a literal) when given.
-
-        ``eager`` hashes as it goes (for transient copies). Items reach the sink on ``close``,
-        so streams filled side by side (Arrow chunks, row-major columns) never interleave.
-        """
-        return _Stream(self, eager, [canon(head)] * bool(head) + [canon(("buf", nbytes))])
-
-    def buffers(self, *arrays: Any) -> None:
-        """One logical byte stream from uint8 arrays (e.g. Arrow chunks), read in place."""
-        out = self.stream(sum(len(a) for a in arrays))
-        for a in arrays:
-            out.update(memoryview(a))
-        out.close()
-
-    def hexdigest(self) -> str:
-        """Hash the deferred leaves (on two threads if worth it), then the stream in order."""
-        jobs = [item for item in self.items if isinstance(item, tuple)]
-        if self.deferred >= _PARALLEL_BYTES and len(jobs) > 1 and (os.cpu_count() or 1) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(2, thread_name_prefix="nbops-fp") as pool:
-                digests = iter(list(pool.map(_hash_job, jobs)))
-        else:
-            digests = map(_hash_job, jobs)
-        top = xxhash.xxh3_128(_VERSION)
-        for item in self.items:
-            top.update(next(digests) if isinstance(item, tuple) else item)
-        return f"xxh128:{top.hexdigest()}"
-
-
-def _hash_job(pieces: _Job) -> bytes:
-    """Digest of one leaf; its pieces are views, so nothing is copied."""
-    hasher = xxhash.xxh3_128()
-    for piece in pieces:
-        hasher.update(piece)
-    return hasher.digest()
-
-
-class _Stream:
-    """Cuts a byte stream into ``_SEGMENT``-byte leaves, whatever the pieces it is fed."""
-
-    def __init__(self, sink: _Sink, eager: bool, head: list[bytes]) -> None:
-        self._sink, self._eager, self._head = sink, eager, len(head)
-        self._leaves: list[bytes | _Job] = head
-        self._pieces: list[memoryview] = []
-        self._hasher = xxhash.xxh3_128()
-        self._fill = 0
-
-    def update(self, view: memoryview) -> None:
-        while len(view):
-            take = min(_SEGMENT - self._fill, len(view))
-            piece, view = view[:take], view[take:]
-            self._fill += take
-            if self._eager:
-                self._hasher.update(piece)
-            else:
-                self._pieces.append(piece)
-            if self._fill == _SEGMENT:
-                self._flush()
-
-    def _flush(self) -> None:
-        if self._eager:
-            self._leaves.append(self._hasher.digest())
-            self._hasher = xxhash.xxh3_128()
-        else:
-            self._leaves.append(tuple(self._pieces))
-            self._sink.deferred += self._fill
-        self._pieces, self._fill = [], 0
-
-    def close(self) -> None:
-        if self._fill or len(self._leaves) == self._head:  # an empty stream is one empty leaf
-            self._flush()
-        self._sink.items.extend(self._leaves)
-
-
 # ---------------------------------------------------------------- pandas and numpy
 
 
-def _hash_any(obj: Any, sink: _Sink) -> None:
+def _hash_any(obj: Any, sink: Sink) -> None:
     """Dispatch on the kind of ``obj``; the kind goes first so equal bytes of kinds differ."""
     if not is_data(obj):
         sink.lit("python")
@@ -202,7 +103,7 @@ def _hash_any(obj: Any, sink: _Sink) -> None:
         _hash_array(obj, sink)
 
 
-def _hash_frame(df: Any, sink: _Sink) -> None:
+def _hash_frame(df: Any, sink: Sink) -> None:
     """Header, labels, then columns in order; row-major runs are hashed together for speed."""
     sink.lit("DataFrame", list(df.shape))
     _hash_index(df.columns, sink, "column labels")
@@ -253,7 +154,7 @@ def _row_major_run(arrays: list[Any], start: int) -> int:
     return stop
 
 
-def _hash_row_major(arrays: list[Any], sink: _Sink) -> None:
+def _hash_row_major(arrays: list[Any], sink: Sink) -> None:
     """Hash side-by-side columns as if each were contiguous, transposing a row block at a time."""
     import numpy as np
 
@@ -272,7 +173,7 @@ def _hash_row_major(arrays: list[Any], sink: _Sink) -> None:
         out.close()
 
 
-def _hash_index(idx: Any, sink: _Sink, what: str = "index") -> None:
+def _hash_index(idx: Any, sink: Sink, what: str = "index") -> None:
     """Hash index labels and names; ``what`` names the part in errors."""
     import pandas as pd
 
@@ -328,7 +229,7 @@ def _is_arithmetic(values: Any, first: int, step: int) -> bool:
     return True
 
 
-def _hash_values(values: Any, sink: _Sink) -> None:
+def _hash_values(values: Any, sink: Sink) -> None:
     """Hash the values of a Series or Index (not its labels) according to its dtype."""
     import numpy as np
     import pandas as pd
@@ -351,7 +252,7 @@ def _hash_values(values: Any, sink: _Sink) -> None:
         _hash_array(np.asarray(arr), sink)
 
 
-def _hash_array(a: Any, sink: _Sink) -> None:
+def _hash_array(a: Any, sink: Sink) -> None:
     """Hash an ndarray's shape, dtype and values, choosing the path its dtype needs."""
     import numpy as np
 
@@ -373,11 +274,11 @@ def _hash_array(a: Any, sink: _Sink) -> None:
 
 def _dtype_str(dtype: Any) -> str:
     """The dtype as hashed: always little-endian, since values are hashed byte-swapped."""
-    text = dtype.str
+    text = str(dtype.str)
     return "<" + text[1:] if text[0] == ">" else text  # big-endian data is byte-swapped
 
 
-def _hash_raw(a: Any, sink: _Sink) -> None:
+def _hash_raw(a: Any, sink: Sink) -> None:
     """Fixed-width values as bytes: in place when C-contiguous, else copied in small blocks."""
     import numpy as np
 
@@ -393,17 +294,5 @@ def _hash_raw(a: Any, sink: _Sink) -> None:
         out = sink.stream(a.nbytes, eager=True)
         for start in range(0, a.shape[0], rows):
             block = np.ascontiguousarray(a[start : start + rows])
-            out.update(memoryview(block.reshape(-1).view(np.uint8)))
+            out.update(memoryview(block.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
         out.close()
-
-
-class _CallableModule(types.ModuleType):
-    """Keeps the documented ``nbops.fingerprint(df)`` working: once this module is imported
-    (any capture does it), Python binds the package attribute ``nbops.fingerprint`` to the
-    module, shadowing the lazy function of the same name."""
-
-    def __call__(self, obj: Any) -> str:
-        return fingerprint(obj)
-
-
-sys.modules[__name__].__class__ = _CallableModule

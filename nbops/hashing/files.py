@@ -59,7 +59,7 @@ class FileHashCache:
             "SELECT md5 FROM filehash WHERE path=? AND size=? AND mtime_ns=? AND inode=?",
             (path, st.st_size, st.st_mtime_ns, st.st_ino),
         )
-        return row[0] if row else None
+        return str(row[0]) if row else None
 
     def store(self, path: str, st: os.stat_result, md5_hex: str) -> None:
         """Remember ``md5_hex`` for ``path`` as it was at ``st`` (skipped for racy mtimes)."""
@@ -84,7 +84,8 @@ class FileHashCache:
             if conn is None:
                 return None
             try:
-                return conn.execute(sql, params).fetchone()
+                row: tuple[object, ...] | None = conn.execute(sql, params).fetchone()
+                return row
             except sqlite3.Error as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     self._disable(exc)

@@ -1,117 +1,25 @@
-"""Canonical bytes of Arrow arrays and plain Python values, for :mod:`nbops.fingerprint`.
+"""Canonical bytes of Arrow arrays and of object arrays, for :mod:`nbops.hashing.frames`.
 
-Python values (headers, object cells) get a type-tagged, self-delimiting encoding, so equal
-content gives equal bytes in any process and distinct values never collide by concatenation.
 Arrow data is hashed from its buffers independently of chunking and slicing, with bytes under
 nulls zeroed. pyarrow and numpy are imported inside the functions that need them.
 """
 
 from __future__ import annotations
 
-import struct
-import sys
 from typing import TYPE_CHECKING, Any
 
 import xxhash
 
 from nbops.errors import FingerprintError
+from nbops.hashing.values import canon, fingerprint_error
 
 if TYPE_CHECKING:
-    from nbops.fingerprint import _Sink
+    from nbops.hashing.sink import Sink
 
-__all__ = ["canon", "fingerprint_error", "hash_arrow", "hash_objects", "type_name"]
-
-
-def type_name(obj: Any) -> str:
-    """Qualified type name for messages, without the ``builtins.`` noise."""
-    kind = type(obj)
-    return f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins.")
+__all__ = ["hash_arrow", "hash_objects"]
 
 
-def fingerprint_error(obj: Any, reason: str) -> FingerprintError:
-    """The error for an unhashable ``obj``, naming it and saying how to get past it."""
-    name = type_name(obj)
-    return FingerprintError(
-        f"cannot fingerprint {name}: {reason}",
-        obj_type=name,
-        reason=reason,
-        fix="convert it to a DataFrame or ndarray of plain values, or leave it out of tracking",
-    )
-
-
-# ---------------------------------------------------------------- canonical encoding of values
-
-
-def canon(value: Any) -> bytes:
-    """The canonical bytes of a plain Python value (see :func:`_enc`)."""
-    out = bytearray()
-    _enc(value, out)
-    return bytes(out)
-
-
-def _enc(v: Any, out: bytearray) -> None:
-    """Append a type-tagged, self-delimiting encoding of ``v`` (headers and object cells)."""
-    t = type(v)
-    if v is None:
-        out += b"N"
-    elif t is bool:
-        out += b"T" if v else b"F"
-    elif t is int:
-        _blob(out, b"i", str(v).encode())
-    elif t is float:
-        out += b"f" + struct.pack("<d", v if v == v else float("nan"))  # one NaN
-    elif t is str:
-        _blob(out, b"s", v.encode("utf-8", "surrogatepass"))
-    elif t is bytes:
-        _blob(out, b"b", v)
-    elif t in (tuple, list):
-        out += (b"t" if t is tuple else b"l") + struct.pack("<Q", len(v))
-        for x in v:
-            _enc(x, out)
-    elif t in (dict, set, frozenset):
-        keys = sorted(canon(k) + (canon(v[k]) if t is dict else b"") for k in v)
-        out += {dict: b"d", set: b"e", frozenset: b"z"}[t] + struct.pack("<Q", len(keys))
-        out += b"".join(keys)
-    else:
-        _enc_other(v, out)
-
-
-def _enc_other(v: Any, out: bytearray) -> None:
-    """Encode numpy scalars, nested data objects, dates, decimals and pandas missing values."""
-    from datetime import date, datetime, time, timedelta
-    from decimal import Decimal
-
-    # Imported here: a data object inside a cell recurses into the module that imports this one.
-    from nbops.fingerprint import fingerprint, is_data
-
-    np = sys.modules.get("numpy")
-    if np is not None and isinstance(v, np.generic):
-        _blob(out, b"g", v.dtype.str.encode() + b":" + v.tobytes())
-    elif is_data(v):
-        _blob(out, b"D", fingerprint(v).encode())
-    elif isinstance(v, datetime | date | time):
-        tz = getattr(v, "tzinfo", None)
-        _blob(out, b"c", f"{type(v).__qualname__}|{v.isoformat()}|{tz}".encode())
-    elif isinstance(v, timedelta):
-        ns = getattr(v, "nanoseconds", 0)
-        _blob(
-            out, b"c", f"{type(v).__qualname__}|{v.days}|{v.seconds}|{v.microseconds}|{ns}".encode()
-        )
-    elif isinstance(v, Decimal):
-        _blob(out, b"m", str(v).encode())
-    elif type(v).__name__ in ("NaTType", "NAType"):
-        _blob(out, b"n", type(v).__name__.encode())
-    else:
-        reason = "has no deterministic byte form (its repr or pickle may vary between runs)"
-        raise fingerprint_error(v, f"{type_name(v)} {reason}")
-
-
-def _blob(out: bytearray, tag: bytes, data: bytes) -> None:
-    """Tag + length + bytes: the length prefix keeps concatenated values unambiguous."""
-    out += tag + struct.pack("<Q", len(data)) + data
-
-
-def hash_objects(a: Any, sink: _Sink) -> None:
+def hash_objects(a: Any, sink: Sink) -> None:
     """Object cells: through Arrow when it infers a flat type, else cell by cell."""
     flat = a.reshape(-1)
     if a.dtype.kind == "T":  # numpy StringDType
@@ -156,7 +64,7 @@ def _is_varwidth(t: Any) -> bool:
     return str(t) in ("string", "large_string", "binary", "large_binary")
 
 
-def hash_arrow(data: Any, sink: _Sink) -> None:
+def hash_arrow(data: Any, sink: Sink) -> None:
     """Hash Arrow data independently of its chunking: the same values, the same stream.
 
     Value bytes, lengths and the null mask are three streams fed chunk by chunk (honouring
@@ -199,7 +107,7 @@ def hash_arrow(data: Any, sink: _Sink) -> None:
         sink.buffers(*[m.view(np.uint8) for m in masks])
 
 
-def _arrow_fixed(chunks: list[Any], masks: list[Any] | None, width: int, sink: _Sink) -> None:
+def _arrow_fixed(chunks: list[Any], masks: list[Any] | None, width: int, sink: Sink) -> None:
     """Fixed-width values: the data buffers in place, copied only to zero slots under nulls."""
     import numpy as np
 
@@ -219,7 +127,7 @@ def _arrow_fixed(chunks: list[Any], masks: list[Any] | None, width: int, sink: _
     sink.buffers(*parts)
 
 
-def _arrow_varwidth(chunks: list[Any], masks: list[Any] | None, sink: _Sink) -> None:
+def _arrow_varwidth(chunks: list[Any], masks: list[Any] | None, sink: Sink) -> None:
     """Strings/binary: concatenated value bytes (in place) + int64 lengths."""
     import numpy as np
     import pyarrow as pa

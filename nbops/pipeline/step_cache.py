@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbops.pipeline import layout
-from nbops.promote.stepnb import SOURCE_KEY
+from nbops.pipeline_folder import SOURCE_KEY
 
 if TYPE_CHECKING:
     from nbops.pipeline.runtime import StepRun
@@ -41,7 +41,7 @@ def cached_cells(notebook: str | None) -> dict[str, int]:
     found = {}
     for cell in nb.get("cells", []):
         meta = (cell.get("metadata") or {}).get(SOURCE_KEY) or {}
-        if layout.STEP_TAG in layout.cell_tags(cell) and meta.get("cache") is True:
+        if layout.TAG_STEP in layout.cell_tags(cell) and meta.get("cache") is True:
             found[layout.cell_source(cell).strip()] = int(meta.get("cell") or 0)
     return found
 
@@ -74,8 +74,8 @@ class StepCache:
     def magic(self, line: str, cell: str) -> Any:
         from nbops.cache.cell import CellCache
         from nbops.cache.store import CacheStore
+        from nbops.capture.execute import run_code
         from nbops.capture.scan import scan_cell
-        from nbops.magics import NbopsMagics
 
         session = self.run.session
         self._inside = True
@@ -93,9 +93,8 @@ class StepCache:
             file_cache=session.file_cache,
             source="step",
         )
-        runner = NbopsMagics(self.shell, session=session)
         try:
-            return cache.run(code, lambda: runner._run(code, cell), scan_cell(code))
+            return cache.run(code, lambda: run_code(self.shell, code, cell), scan_cell(code))
         finally:
             number = self.cells.get(cell.strip(), 0)
             if cache.note:

@@ -28,9 +28,9 @@ from typing import Any
 
 import xxhash
 
-from nbops.arrowhash import canon
 from nbops.errors import FingerprintError
-from nbops.fingerprint import fingerprint, is_data
+from nbops.hashing.frames import fingerprint, is_data
+from nbops.hashing.values import canon
 
 NOTEBOOK_MODULE = "__main__"  # IPython's, papermill's and a script's namespace
 _PLAIN = (type(None), bool, int, float, complex, str, bytes)

@@ -18,14 +18,20 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from nbops.errors import NbopsError
+from nbops.pipeline_folder import (  # noqa: F401 (re-exported: the checks' names)
+    DATA_STAGE,
+    DEPLOY_STAGE,
+    GENERATED_DIRS,
+    MANIFEST,
+    MODEL_STAGE,
+    SCHEMA,
+)
+from nbops.pipeline_folder import WORKFLOWS as WORKFLOWS_DIR
 
-MANIFEST = ".nbops-promote.json"
-WORKFLOWS = Path(".github") / "workflows"
-DATA_STAGE, MODEL_STAGE, SCHEMA = "validate_data", "validate_model", "schema.yaml"
-DEPLOY_STAGE = "deploy"
+WORKFLOWS = Path(WORKFLOWS_DIR)
 MAX_DEPTH = 6  # folders below the scanned one
 _SKIP = {"node_modules", "__pycache__", "site-packages", "mlartifacts", "mlruns", "venv", "env"}
-_PIPELINE_SKIP = {"artifacts", "reports", "steps", "metrics", "data", "reference"}
+_PIPELINE_SKIP = set(GENERATED_DIRS)
 _REMOTE = re.compile(r"""^\s*\[\s*['"]?remote\s+""", re.MULTILINE)
 _ORCHESTRATOR = re.compile(r"argoproj\.io/|pipelineSpec:|from airflow|import airflow|kfp\.")
 

@@ -1,5 +1,5 @@
 """The result of ``nbops level``: a Level 0/1/2 checklist, the level reached and the next step,
-as text for people and JSON for tools (the checks are in :mod:`nbops.level`)."""
+as text for people and JSON for tools (the checks are in :mod:`nbops.level.checks`)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ performance triggers of retraining). Level 2 (CI/CD pipeline
 automation) is shown as the next horizon: pipeline tests in CI, a shared tracking server, a DVC
 remote, an orchestrator export. The next step is the first unchecked item's, as a command.
 
-Files are read by :mod:`nbops.project_scan`. The store is only read: a SQLite store that does not
+Files are read by :mod:`nbops.level.scan`. The store is only read: a SQLite store that does not
 exist is reported, never created, and a store that fails marks its items unchecked with the
 reason, so the checklist always prints.
 """
@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nbops import project_scan as scan
 from nbops.config import Config, load_config
 from nbops.errors import RegistryError, StoreError, UsageError
-from nbops.level_report import LEVELS as LEVELS
-from nbops.level_report import Item, LevelReport
-from nbops.level_report import shown as _shown
+from nbops.level import scan
+from nbops.level.report import Item, LevelReport
+from nbops.level.report import shown as _shown
+from nbops.pipeline_folder import DVC_YAML, PARAMS, REPORTS_DIR
 
 RUNS_COUNTED = 1000  # more are reported as "1000+"
 
@@ -171,9 +171,9 @@ def _model_gate(project: _Project) -> Item:
         detail = f"{scan.MODEL_STAGE} judges each candidate before {p.model_name!r} is registered"
         return Item("model_gate", 1, label, True, detail)
     if scan.MODEL_STAGE not in p.stages:
-        detail = f"no {scan.MODEL_STAGE} stage in {_shown(p.folder / 'dvc.yaml')}" + _problems(p)
+        detail = f"no {scan.MODEL_STAGE} stage in {_shown(p.folder / DVC_YAML)}" + _problems(p)
         return Item("model_gate", 1, label, False, *_gate_step(project, scan.MODEL_STAGE, detail))
-    params = _shown(p.folder / "params.yaml")
+    params = _shown(p.folder / PARAMS)
     detail = f"no gate.model_name in {params}" + _problems(p)
     return Item("model_gate", 1, label, False, detail, f"set gate.model_name in {params}")
 
@@ -287,7 +287,7 @@ def _monitoring(project: _Project) -> Item:
     workflows = [project.workflow] if project.workflow else []
     in_ci = any("nbops monitor" in run for w in workflows for run in w.runs)
     checked = (model.home / "monitor.json").is_file() or (
-        p.folder / "reports/monitor.json"
+        p.folder / REPORTS_DIR / "monitor.json"
     ).is_file()
     if not (in_ci or checked):
         detail = f"{len(days)} day(s) of requests logged, never monitored"
@@ -387,7 +387,7 @@ def _pending_note(pending: int) -> str:
 
 def _pipeline_config(folder: Path) -> Config:
     """The store `nbops run` uses for this pipeline (its enclosing project's)."""
-    from nbops.pipeline.run import project_start
+    from nbops.session import project_start
 
     return load_config(project_start(folder))
 
