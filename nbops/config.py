@@ -15,6 +15,7 @@ on each call: it is cheap (one small TOML).
 from __future__ import annotations
 
 import os
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -188,3 +189,20 @@ def resolve_uri(uri: str, root: Path) -> str:
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         return prefix + str(root / uri[len(prefix) :])
     return uri
+
+
+def user_cache_dir() -> Path:
+    """Where nbops keeps what one user's processes share (the store template, the installed
+    distributions map): ``$NBOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/nbops`` or
+    ``~/.cache/nbops``; a fresh temp folder when none of these is writable."""
+    base = os.environ.get("NBOPS_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nbops"
+    )
+    folder = Path(base)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK | os.X_OK):
+            return folder
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="nbops-cache-"))

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("nbops")
 Done = Callable[[RunRecord, BaseException | None], None]
 _UNKNOWN_SHELL = object()
+# seconds a live kernel's background write waits after its cell: the reply goes out first
+REPLY_GRACE = 0.05
 
 
 class Session:
@@ -149,9 +151,11 @@ class Session:
             return record, None
         if self.config.delivery == "spool":  # `nbops run` delivers its stages' runs itself
             return record, entry
-        self.writer.submit(entry, on_done)
         if self.delivers_at_cell_end():
+            self.writer.submit(entry, on_done)
             self.writer.wait(record.record_id, self.config.flush_timeout)
+        else:  # let the kernel reply and go idle before the write takes the GIL
+            self.writer.submit(entry, on_done, defer=REPLY_GRACE)
         return record, entry
 
     def notebook_path(self, ns: Mapping[str, Any]) -> str | None:

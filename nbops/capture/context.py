@@ -15,11 +15,14 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
+from typing import TYPE_CHECKING
 
 from nbops.record import Context
+
+if TYPE_CHECKING:
+    from nbops.capture.distributions import Distributions
 
 GIT_TIMEOUT = 5.0  # seconds per git subprocess; a huge repo's status can be slow
 _IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit"})
@@ -66,33 +69,25 @@ def package_versions(modules: Iterable[str]) -> dict[str, str]:
     The standard library and modules no installed distribution provides (local code) are
     skipped: they have no version to pin.
     """
-    distributions = _packages_distributions()
+    found = _installed()
     versions: dict[str, str] = {}
     for module in modules:
         if module in sys.stdlib_module_names or module in _NOT_PACKAGES:
             continue
-        for dist in distributions.get(module, ()):
-            version = _version(dist)
+        for dist in found.modules.get(module, ()):
+            version = found.versions.get(dist)
             if version is not None:
                 versions[dist] = version
     return dict(sorted(versions.items(), key=lambda item: item[0].lower()))
 
 
 @lru_cache(maxsize=1)
-def _packages_distributions() -> Mapping[str, tuple[str, ...]]:
-    """Cached: scanning every installed distribution costs ~100 ms."""
-    return {
-        module: tuple(dict.fromkeys(dists))
-        for module, dists in metadata.packages_distributions().items()
-    }
+def _installed() -> Distributions:
+    """Once per process, as before the disk cache: a kernel that ``%pip install``s pins what
+    it had when it first looked."""
+    from nbops.capture.distributions import installed
 
-
-@lru_cache(maxsize=512)
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except Exception:  # PackageNotFoundError, broken metadata
-        return None
+    return installed()
 
 
 def imported_top_level(user_ns: Mapping[str, object]) -> set[str]:

@@ -19,12 +19,12 @@ import logging
 import os
 import shutil
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from nbops._pids import alive
+from nbops.config import user_cache_dir
 from nbops.errors import StoreError
 
 SETUP_LOCK_TIMEOUT = 120.0  # seconds to wait for another process building the template
@@ -86,7 +86,7 @@ def template() -> Path:
     """The migrated empty store for the installed MLflow, built once per machine and version."""
     import mlflow
 
-    folder = _cache_dir()
+    folder = user_cache_dir()
     path = folder / f"mlflow-{mlflow.__version__}-empty.db"
     if path.is_file():
         return path
@@ -149,22 +149,6 @@ def _clean_leftovers(folder: Path) -> None:
         pid = old.name.rsplit("-", 1)[-1]
         if not pid.isdigit() or not alive(int(pid)):
             old.unlink(missing_ok=True)
-
-
-def _cache_dir() -> Path:
-    """``$NBOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/nbops`` or ``~/.cache/nbops``; a fresh temp
-    folder when none of these is writable (the template is then rebuilt per process)."""
-    base = os.environ.get("NBOPS_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nbops"
-    )
-    folder = Path(base)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if os.access(folder, os.W_OK | os.X_OK):
-            return folder
-    except OSError:
-        pass
-    return Path(tempfile.mkdtemp(prefix="nbops-cache-"))
 
 
 @contextlib.contextmanager

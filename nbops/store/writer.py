@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OnDone = Callable[["RunRecord", BaseException | None], None]
-_Job = tuple[SpoolEntry | None, OnDone | None]  # (None, None): warm the store
+# (entry, on_done, not before this time.monotonic()); (None, None, 0): warm the store
+_Job = tuple[SpoolEntry | None, OnDone | None, float]
 
 
 class Writer:
@@ -58,8 +59,13 @@ class Writer:
         self._closed = False
         _flush_at_exit(self)
 
-    def submit(self, entry: SpoolEntry, on_done: OnDone | None = None) -> None:
+    def submit(self, entry: SpoolEntry, on_done: OnDone | None = None, defer: float = 0.0) -> None:
         """Deliver ``entry``; returns at once in async mode. Never raises.
+
+        ``defer`` seconds: start no sooner. A live kernel still has to send the cell's reply
+        when the cell returns; a writer that takes the GIL at once (MLflow is Python) delays
+        it by up to a switch interval per message, which the user feels and the run does not
+        need.
 
         ``on_done(record, None)`` follows a success (``record.run_id`` set, or None when another
         process delivered it); ``on_done(record, exc)`` a failure (the entry stays spooled).
@@ -73,7 +79,7 @@ class Writer:
             with self._cond:
                 self._queued[entry.record_id] = self._queued.get(entry.record_id, 0) + 1
             self._ensure_thread()
-            self._queue.put((entry, on_done))
+            self._queue.put((entry, on_done, time.monotonic() + defer))
         except Exception:  # a writer bug must not break the user's cell; the entry is spooled
             log.exception("nbops: could not submit %s; `nbops sync` delivers it", entry.path)
 
@@ -86,7 +92,7 @@ class Writer:
             with self._cond:
                 self._queued[""] = self._queued.get("", 0) + 1
             self._ensure_thread()
-            self._queue.put((None, None))
+            self._queue.put((None, None, 0.0))
         except Exception:
             log.debug("nbops: could not warm the store", exc_info=True)
 
@@ -170,12 +176,13 @@ class Writer:
             job = self._queue.get()
             if job is None:
                 return
-            entry, on_done = job
+            entry, on_done, not_before = job
             key = entry.record_id if entry is not None else ""
             try:
                 if entry is None:
                     self._warm()
                 else:
+                    time.sleep(max(0.0, not_before - time.monotonic()))
                     self._process(entry, on_done)
             except Exception:  # keep the thread alive for the next record
                 log.exception("nbops: writer failed on %s", key or "warm-up")
