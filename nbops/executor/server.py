@@ -42,23 +42,29 @@ class Executor:
         self._listener: socket.socket | None = None
         self._closed = threading.Event()
         self.served: list[tuple[list[str], str]] = []  # (argv, "warm" | "cold: why")
+        # Work ahead of the stages (imports, ready kernels) only pays with a core to spare: on
+        # one CPU (Binder, `taskset`, a small container) it competes with DVC and the stage
+        # that runs, and is wasted when DVC restores the stages it was for.
+        self.ahead = cores() > 1
 
     def start(self, env: Mapping[str, str]) -> dict[str, str]:
         """Start the zygote (from this, the main, thread) and listen; returns the variables
         that point the stages' thin clients here."""
         # the run's pid in the zygote's (and so its forks') initial environment: who owns them
         self.zygote = Zygote({**env, OWNER_ENV: str(os.getpid())})
-        self.zygote.preload(preload.modules(self.folder))
         logs = self.tmp / "kernels"
         logs.mkdir()
         self.pool = KernelPool(self.zygote, self.folder, logs, preload.kernel_needs(self.folder))
-        self.pool.prime(env)
+        if self.ahead:
+            self.zygote.preload(preload.modules(self.folder))
+            self.pool.prime(env)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self.address)
         listener.listen(8)
         self._listener = listener
         threading.Thread(target=self._accept, name="nbops-executor", daemon=True).start()
-        threading.Thread(target=preload.driver, name="nbops-papermill", daemon=True).start()
+        if self.ahead:
+            threading.Thread(target=preload.driver, name="nbops-papermill", daemon=True).start()
         return {ENV: self.address}
 
     def close(self) -> None:
@@ -150,11 +156,13 @@ class Executor:
             )
             if taken is None:
                 km = ForkedKernelManager(
-                    self.zygote, kernel_env, folder, fds[:2], kernel_name=kernel_name
-                )
+                    self.zygote, kernel_env, folder, fds[:2], self.pool.needs,
+                    kernel_name=kernel_name,
+                )  # fmt: skip
                 taken = (km, None, 0)
             kernels.append(taken)
-            self.pool.prime(env, kernel_name)  # the next step's kernel, while this one runs
+            if self.ahead:  # the next step's kernel, while this one runs
+                self.pool.prime(env, kernel_name)
             return taken[0]
 
         out = os.fdopen(os.dup(fds[0]), "w", buffering=1)
@@ -214,3 +222,11 @@ _HANDLERS: dict[tuple[str, ...], Callable[..., int | None]] = {
 
 
 __all__ = ["ENV", "Child", "Executor"]
+
+
+def cores() -> int:
+    """The CPUs this process may run on (a Binder pod or ``taskset`` gives one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1

@@ -61,7 +61,14 @@ def executor_processes(run_pid: int | None = None) -> list[psutil.Process]:
     return found
 
 
-def test_warm_and_cold_give_the_same_results(project: Path) -> None:
+@pytest.mark.parametrize("cores", [2, 1], ids=["ahead", "one-cpu"])
+def test_warm_and_cold_give_the_same_results(
+    project: Path, cores: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On one CPU the executor does nothing ahead (no preload, no ready kernel): the same."""
+    from nbops.executor import server
+
+    monkeypatch.setattr(server, "cores", lambda: cores)
     warm_folder = build_pipeline(project / "pipelines" / "warm", "nbops step", name="warm")
     cold_folder = build_pipeline(project / "pipelines" / "cold", "nbops step", name="cold")
     warm, log = quiet(warm_folder)
