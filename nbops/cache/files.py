@@ -17,7 +17,7 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 from nbops.cache.hazards import Hazard
-from nbops.capture.scan import dotted
+from nbops.capture.scan import dotted, parameter_names
 from nbops.capture.vocab import looks_like_path
 from nbops.notebook.folding import UNKNOWN, as_text, assign, fold
 from nbops.notebook.paths import PATH_KEYWORDS, QUALIFIED_READERS, READERS
@@ -101,7 +101,7 @@ class _Walker:
     def block(self, body: list[ast.stmt], env: dict[str, Any]) -> None:
         for stmt in body:
             if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-                inner = {k: v for k, v in env.items() if k not in _params(stmt)}
+                inner = {k: v for k, v in env.items() if k not in parameter_names(stmt)}
                 self.block(stmt.body, inner)
                 continue
             if isinstance(stmt, ast.With | ast.AsyncWith):
@@ -182,11 +182,3 @@ def _for_writing(node: ast.Call, env: dict[str, Any]) -> bool:
 
 def _urls(texts: list[str | None]) -> bool:
     return any(t is not None and "://" in t for t in texts)
-
-
-def _params(node: ast.AST) -> set[str]:
-    args = getattr(node, "args", None)
-    if not isinstance(args, ast.arguments):
-        return set()
-    every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
-    return {a.arg for a in every if a is not None}

@@ -105,7 +105,8 @@ def _names(stmt: ast.stmt) -> tuple[set[str], set[str]]:
         elif isinstance(node, _SCOPES):
             if not isinstance(node, ast.Lambda):
                 binds.add(node.name)
-            reads |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - _params(node)
+            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            reads |= names - parameter_names(node)
             continue
         elif isinstance(node, ast.Import | ast.ImportFrom):
             binds |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
@@ -115,7 +116,8 @@ def _names(stmt: ast.stmt) -> tuple[set[str], set[str]]:
     return reads, binds
 
 
-def _params(node: ast.AST) -> set[str]:
+def parameter_names(node: ast.AST) -> set[str]:
+    """The names a function (or lambda) binds as its parameters: they shadow outer names."""
     args = getattr(node, "args", None)
     if not isinstance(args, ast.arguments):
         return set()
@@ -253,7 +255,7 @@ def _record_call(node: ast.Call, result: CellScan) -> None:
         result.fits.setdefault(owner, fit_args)
 
 
-def dotted(node: ast.expr) -> str:
+def dotted(node: ast.AST) -> str:
     """``a.b.c`` for a chain of attribute accesses on a name; "" otherwise."""
     parts: list[str] = []
     while isinstance(node, ast.Attribute):

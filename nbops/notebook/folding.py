@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
+from nbops.capture.scan import dotted
+
 UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN"})()
 MAX_TEXT = 4096  # a folded string longer than this is not a path anyone wrote
 MAX_ITEMS = 100  # loops over longer literal collections are not unrolled
@@ -243,18 +245,6 @@ def _format(template: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
     plain = [str(a) if isinstance(a, PurePosixPath) else a for a in args]
     named = {k: str(v) if isinstance(v, PurePosixPath) else v for k, v in kwargs.items()}
     return template.format(*plain, **named)
-
-
-def dotted(node: ast.AST) -> str:
-    """``a.b.c`` for a chain of attribute accesses on a name; "" otherwise."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return ""
-    parts.append(node.id)
-    return ".".join(reversed(parts))
 
 
 _HANDLERS: dict[type, Callable[[Any, dict[str, Any]], Any]] = {

@@ -15,6 +15,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbops.capture.scan import parameter_names
 from nbops.capture.vocab import looks_like_path
 from nbops.notebook.folding import (
     UNKNOWN,
@@ -94,7 +95,7 @@ class _Walker:
             self.loop(stmt, env)
             return
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            inner = {k: v for k, v in env.items() if k not in _params(stmt)}
+            inner = {k: v for k, v in env.items() if k not in parameter_names(stmt)}
             inner.update(_defaults(stmt.args, env))  # what a call without arguments reads
             self.block(stmt.body, inner)
             env.pop(stmt.name, None)
@@ -226,11 +227,3 @@ def _defaults(args: ast.arguments, env: dict[str, Any]) -> dict[str, Any]:
     pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d]
     folded = {a.arg: fold(d, env) for a, d in pairs}
     return {name: value for name, value in folded.items() if value is not UNKNOWN}
-
-
-def _params(node: ast.AST) -> set[str]:
-    args = getattr(node, "args", None)
-    if not isinstance(args, ast.arguments):
-        return set()
-    every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
-    return {a.arg for a in every if a is not None}

@@ -14,7 +14,8 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbops.notebook.folding import UNKNOWN, dotted, fold
+from nbops.capture.scan import dotted
+from nbops.notebook.folding import UNKNOWN, fold
 
 # sklearn.metrics functions the gate can recompute: name -> greater_is_better.
 METRIC_FUNCTIONS: dict[str, bool] = {

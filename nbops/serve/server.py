@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nbops._pids import alive
 from nbops.errors import ServingError
 from nbops.serve.target import SERVER_FILE, Target, read_json, write_json
 
@@ -121,18 +122,8 @@ def _check_serving(deployer: Deployer) -> None:
 
 def _wait(stopping: threading.Event, exit_with: int | None) -> None:
     while not stopping.wait(1.0):
-        if exit_with is not None and not _alive(exit_with):
+        if exit_with is not None and not alive(exit_with):
             return
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _on_signals(stopping: threading.Event) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nbops._pids import alive
 from nbops.config import Config, load_config
 from nbops.errors import UsageError
 from nbops.pipeline_folder import DVC_YAML, REPORTS_DIR
@@ -116,19 +117,9 @@ def running_server(target: Target) -> dict[str, Any] | None:
     is gone: a server killed with SIGKILL leaves the file behind)."""
     state = read_json(target.home / SERVER_FILE)
     pid = state.get("pid")
-    if not isinstance(pid, int) or not _alive(pid):
+    if not isinstance(pid, int) or not alive(pid):
         return None
     return state
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def deployments(target: Target) -> list[dict[str, Any]]:
