@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 from nbops.record import Context
 
 if TYPE_CHECKING:
-    from nbops.capture.distributions import Distributions
+    from nbops.capture.distributions import Modules
 
 GIT_TIMEOUT = 5.0  # seconds per git subprocess; a huge repo's status can be slow
 _IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit"})
@@ -74,20 +75,28 @@ def package_versions(modules: Iterable[str]) -> dict[str, str]:
     for module in modules:
         if module in sys.stdlib_module_names or module in _NOT_PACKAGES:
             continue
-        for dist in found.modules.get(module, ()):
-            version = found.versions.get(dist)
+        for dist in found.get(module, ()):
+            version = _version(dist)
             if version is not None:
                 versions[dist] = version
     return dict(sorted(versions.items(), key=lambda item: item[0].lower()))
 
 
 @lru_cache(maxsize=1)
-def _installed() -> Distributions:
+def _installed() -> Modules:
     """Once per process, as before the disk cache: a kernel that ``%pip install``s pins what
     it had when it first looked."""
     from nbops.capture.distributions import installed
 
     return installed()
+
+
+@lru_cache(maxsize=512)
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except Exception:  # PackageNotFoundError, broken metadata
+        return None
 
 
 def imported_top_level(user_ns: Mapping[str, object]) -> set[str]:

@@ -1,11 +1,13 @@
-"""Which installed distribution provides a module, and its version, kept on disk per environment.
+"""Which installed distributions provide a module, kept on disk per environment.
 
 ``importlib.metadata.packages_distributions()`` stats every file of every distribution that has
 no ``top_level.txt`` (about 20,000 files here): 0.15-0.3 s of CPU, and a headless kernel pays it
 while MLflow is imported on the writer thread, so its first tracked cell waits for both. The
 answer only changes when a distribution is installed, removed or upgraded, which changes the
 ``*.dist-info`` / ``*.egg-info`` entries of a folder on ``sys.path``: those names and their
-modification times are the key, and a stale file is simply computed again.
+modification times are the key, and a stale file is simply computed again. Versions are not
+kept: they are read live (one small file per distribution a run uses), so a distribution
+rewritten in place still reports its own.
 """
 
 from __future__ import annotations
@@ -21,18 +23,13 @@ from pathlib import Path
 from nbops.config import user_cache_dir
 
 _SUFFIXES = (".dist-info", ".egg-info")
-FORMAT = 1
+FORMAT = 2
 
 
-class Distributions:
-    """``modules``: top-level module -> distributions; ``versions``: distribution -> version."""
-
-    def __init__(self, modules: Mapping[str, tuple[str, ...]], versions: Mapping[str, str]):
-        self.modules = modules
-        self.versions = versions
+Modules = Mapping[str, tuple[str, ...]]  # top-level module -> the distributions providing it
 
 
-def installed(cache_dir: Path | None = None) -> Distributions:
+def installed(cache_dir: Path | None = None) -> Modules:
     """The environment's map, from the cache file when the installed set did not change."""
     key = environment_key()
     path = (cache_dir or user_cache_dir()) / f"distributions-{_digest([sys.prefix])}.json"
@@ -62,41 +59,30 @@ def environment_key() -> list[list[object]]:
     return key
 
 
-def _scan() -> Distributions:
-    modules = {
+def _scan() -> Modules:
+    return {
         module: tuple(dict.fromkeys(dists))
         for module, dists in metadata.packages_distributions().items()
     }
-    versions: dict[str, str] = {}
-    for dists in modules.values():
-        for dist in dists:
-            if dist not in versions:
-                try:
-                    versions[dist] = metadata.version(dist)
-                except Exception:  # PackageNotFoundError, broken metadata: no version to pin
-                    continue
-    return Distributions(modules, versions)
 
 
-def _read(path: Path, key: list[list[object]]) -> Distributions | None:
+def _read(path: Path, key: list[list[object]]) -> Modules | None:
     try:
         data = json.loads(path.read_text())
         if data.get("format") != FORMAT or data.get("key") != _digest(key):
             return None
-        modules = {name: tuple(dists) for name, dists in data["modules"].items()}
-        return Distributions(modules, dict(data["versions"]))
+        return {name: tuple(dists) for name, dists in data["modules"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def _write(path: Path, key: list[list[object]], found: Distributions) -> None:
+def _write(path: Path, key: list[list[object]], found: Modules) -> None:
     """Atomically (another kernel may read it meanwhile); a cache that cannot be written is
     only slower."""
     data = {
         "format": FORMAT,
         "key": _digest(key),
-        "modules": {name: list(dists) for name, dists in found.modules.items()},
-        "versions": dict(found.versions),
+        "modules": {name: list(dists) for name, dists in found.items()},
     }
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     try:

@@ -1,5 +1,6 @@
 """The installed-distributions map behind a run's package versions: kept on disk per
-environment, computed again when a distribution is installed, upgraded or removed."""
+environment, computed again when a distribution is installed, upgraded or removed; versions
+are read live."""
 
 from __future__ import annotations
 
@@ -37,27 +38,38 @@ def test_the_map_is_read_back_without_scanning(
 ) -> None:
     _install(site, "nbopsfake", "1.0")
     first = distributions.installed(tmp_path / "cache")
-    assert first.modules["nbopsfake_mod"] == ("nbopsfake",)
-    assert first.versions["nbopsfake"] == "1.0"
-    assert first.modules["sklearn"] == ("scikit-learn",)
+    assert first["nbopsfake_mod"] == ("nbopsfake",)
+    assert first["sklearn"] == ("scikit-learn",)
 
     def no_scan() -> None:
         raise AssertionError("scanned again though nothing was installed")
 
     monkeypatch.setattr(metadata, "packages_distributions", no_scan)
-    again = distributions.installed(tmp_path / "cache")
-    assert again.modules == first.modules and again.versions == first.versions
+    assert distributions.installed(tmp_path / "cache") == first
 
 
-def test_an_upgrade_or_a_removal_is_seen(site: Path, tmp_path: Path) -> None:
+def test_an_install_or_a_removal_is_seen(site: Path, tmp_path: Path) -> None:
+    assert "nbopsfake_mod" not in distributions.installed(tmp_path / "cache")
     _install(site, "nbopsfake", "1.0")
-    assert distributions.installed(tmp_path / "cache").versions["nbopsfake"] == "1.0"
-    _install(site, "nbopsfake", "2.0")
-    assert distributions.installed(tmp_path / "cache").versions["nbopsfake"] == "2.0"
-    for file in (site / "nbopsfake-2.0.dist-info").iterdir():
+    assert distributions.installed(tmp_path / "cache")["nbopsfake_mod"] == ("nbopsfake",)
+    for file in (site / "nbopsfake-1.0.dist-info").iterdir():
         file.unlink()
-    (site / "nbopsfake-2.0.dist-info").rmdir()
-    assert "nbopsfake_mod" not in distributions.installed(tmp_path / "cache").modules
+    (site / "nbopsfake-1.0.dist-info").rmdir()
+    assert "nbopsfake_mod" not in distributions.installed(tmp_path / "cache")
+
+
+def test_versions_are_read_live(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A distribution rewritten in place (same folder name) still reports its own version."""
+    from nbops.capture import context
+
+    _install(site, "nbopsfake", "1.0")
+    monkeypatch.setattr(context, "_installed", lambda: distributions.installed(site.parent))
+    context._version.cache_clear()
+    assert context.package_versions({"nbopsfake_mod"}) == {"nbopsfake": "1.0"}
+    info = site / "nbopsfake-1.0.dist-info" / "METADATA"
+    info.write_text(info.read_text().replace("1.0", "1.1"))
+    context._version.cache_clear()  # a new kernel
+    assert context.package_versions({"nbopsfake_mod"}) == {"nbopsfake": "1.1"}
 
 
 def test_a_damaged_cache_file_is_computed_again(site: Path, tmp_path: Path) -> None:
@@ -66,9 +78,9 @@ def test_a_damaged_cache_file_is_computed_again(site: Path, tmp_path: Path) -> N
     cache.mkdir()
     distributions.installed(cache)
     (file,) = cache.glob("distributions-*.json")
-    file.write_text('{"format": 1, "key": ')
-    assert distributions.installed(cache).versions["nbopsfake"] == "1.0"
-    assert file.read_text().startswith('{"format": 1')
+    file.write_text('{"format": 2, "key": ')
+    assert distributions.installed(cache)["nbopsfake_mod"] == ("nbopsfake",)
+    assert file.read_text().startswith('{"format": 2')
     file.chmod(0o400)  # read-only: still answers, from a scan
-    _install(site, "nbopsfake", "3.0")
-    assert distributions.installed(cache).versions["nbopsfake"] == "3.0"
+    _install(site, "other", "3.0")
+    assert distributions.installed(cache)["other_mod"] == ("other",)
