@@ -97,7 +97,7 @@ def test_a_spooled_record_keeps_its_identity_when_another_process_delivers_it(
         """
         import os, nbops
         from nbops.session import default_session
-        default_session().writer.submit = lambda entry, on_done=None: None  # never delivered
+        default_session().writer.submit = lambda entry, *args, **kwargs: None  # never delivered
         with nbops.track("spooled", notebook="churn.ipynb", experiment="churn-study"):
             depth = 7
         with nbops.track("by-notebook", notebook="churn.ipynb"):
