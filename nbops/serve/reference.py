@@ -193,6 +193,7 @@ def fetch(target: Target, version: int) -> Reference | None:
     found = cached(target, version)
     if found is not None:
         return found
+    from nbops.store.downloads import quiet
     from nbops.store.registry_store import open_model
 
     with open_model(target.config, target.model, "read a version's serving reference") as model:
@@ -201,7 +202,7 @@ def fetch(target: Target, version: int) -> Reference | None:
             return None
         folder = target.version_dir(version)
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="nbops-reference-", dir=folder) as tmp:
+        with tempfile.TemporaryDirectory(prefix="nbops-reference-", dir=folder) as tmp, quiet():
             local = Path(model.call(model.client.download_artifacts, run_id, ARTIFACT_DIR, tmp))
             for name in (HOLDOUT, REFERENCE):  # the reference last: it marks a complete cache
                 if (local / name).is_file():

@@ -96,7 +96,9 @@ def _input_example(model_uri: str, tracking_uri: str) -> tuple[dict[str, Any], A
     from mlflow.artifacts import download_artifacts
     from mlflow.pyfunc import scoring_server
 
-    with tempfile.TemporaryDirectory(prefix="nbops-smoke-") as tmp:
+    from nbops.store.downloads import quiet
+
+    with tempfile.TemporaryDirectory(prefix="nbops-smoke-") as tmp, quiet():
         local = Path(download_artifacts(model_uri, dst_path=tmp, tracking_uri=tracking_uri))
         example = local / "serving_input_example.json"
         if not example.is_file():

@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nbops.store.downloads import quiet
+
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.tracking import MlflowClient
@@ -71,7 +73,7 @@ def write(client: MlflowClient, mv: ModelVersion, document: dict[str, Any]) -> N
 def read(client: MlflowClient, mv: ModelVersion, tracking_uri: str) -> dict[str, Any] | None:
     """The version's document, None when it has none (registered before, or by hand)."""
     relative = document_path(mv.name, int(mv.version))
-    with tempfile.TemporaryDirectory(prefix="nbops-audit-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nbops-audit-") as tmp, quiet():
         try:
             model_id = _model_id(mv)
             if model_id:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from nbops.errors import NbopsError, RegistryError, RunNotFoundError, StoreError, UsageError
 from nbops.store import audit, sqlite
+from nbops.store.downloads import quiet
 from nbops.store.logged_model import MODELS_URI
 from nbops.store.mapping import equals_filter
 from nbops.store.mlflow_store import LOCK_RETRY_DELAYS
@@ -228,6 +229,10 @@ class RegisteredModel:
 
     def download_source(self, source: str, run_id: str | None, dst: str) -> str:
         """The model files of ``source`` (``models:/<model_id>`` or ``runs:/...``) in ``dst``."""
+        with quiet():
+            return self._download_source(source, run_id, dst)
+
+    def _download_source(self, source: str, run_id: str | None, dst: str) -> str:
         if source.startswith("models:/"):
             import mlflow.artifacts
 

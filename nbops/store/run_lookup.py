@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from nbops.errors import NoStoreError, RunNotFoundError
 from nbops.record import RunRecord
 from nbops.store import mapping
+from nbops.store.downloads import quiet
 from nbops.store.spool import Spool
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ class RunLookup:
     def _download_text(self, run_id: str, artifact: str) -> str | None:
         from mlflow.exceptions import MlflowException
 
-        with self.scratch("download") as tmp:
+        with self.scratch("download") as tmp, quiet():
             try:
                 path = self.client.download_artifacts(run_id, artifact, tmp)
             except MlflowException as exc:

@@ -190,7 +190,9 @@ def test_cli_model_commands(
     out = capsys.readouterr().out
     assert "previous   - -> v1" in out and "challenger v2 -> - (removed)" in out
     assert main(["model", "list", NAME]) == 0
-    table = capsys.readouterr().out.splitlines()
+    shown = capsys.readouterr()
+    assert "Downloading artifacts" not in shown.err  # nbops' own reads draw no progress bars
+    table = shown.out.splitlines()
     assert table[0].split()[:4] == ["version", "aliases", "run", "created"]
     assert table[1].split()[:2] == ["2", "champion"] and table[2].split()[:2] == ["1", "previous"]
     assert "previous set" in table[2] and "better" in table[2]
