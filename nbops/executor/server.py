@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from nbops import _cpus
 from nbops.executor import preload
 from nbops.executor.forks import Child, Zygote, ZygoteGone
 from nbops.executor.pool import KernelPool, stop
@@ -45,7 +46,7 @@ class Executor:
         # Work ahead of the stages (imports, ready kernels) only pays with a core to spare: on
         # one CPU (Binder, `taskset`, a small container) it competes with DVC and the stage
         # that runs, and is wasted when DVC restores the stages it was for.
-        self.ahead = cores() > 1
+        self.ahead = _cpus.usable() > 1
 
     def start(self, env: Mapping[str, str]) -> dict[str, str]:
         """Start the zygote (from this, the main, thread) and listen; returns the variables
@@ -222,11 +223,3 @@ _HANDLERS: dict[tuple[str, ...], Callable[..., int | None]] = {
 
 
 __all__ = ["ENV", "Child", "Executor"]
-
-
-def cores() -> int:
-    """The CPUs this process may run on (a Binder pod or ``taskset`` gives one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1

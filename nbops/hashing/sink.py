@@ -7,11 +7,11 @@ threads when there is enough of them (xxhash releases the GIL).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import xxhash
 
+from nbops import _cpus
 from nbops.hashing.values import canon
 
 VERSION = b"nbops-fingerprint-2"  # bump when the byte stream changes (2: ranges by labels)
@@ -53,7 +53,7 @@ class Sink:
     def hexdigest(self) -> str:
         """Hash the deferred leaves (on two threads if worth it), then the stream in order."""
         jobs = [item for item in self.items if isinstance(item, tuple)]
-        if self.deferred >= _PARALLEL_BYTES and len(jobs) > 1 and (os.cpu_count() or 1) > 1:
+        if self.deferred >= _PARALLEL_BYTES and len(jobs) > 1 and _cpus.usable() > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(2, thread_name_prefix="nbops-fp") as pool:

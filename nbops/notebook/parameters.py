@@ -39,7 +39,10 @@ def parse_parameters(notebook: str, cell: Cell) -> dict[str, Any]:
             raise cell_error(notebook, cell, problem, f"{hint}{fix}", line=line)
         if not _encodable(literal):
             problem = f"parameter {target!r} holds a lone surrogate (a \\ud800-style escape)"
-            fix = "write the character you meant (a surrogate pair is one \\U0001XXXX escape)"
+            fix = (
+                "write the character you meant (an emoji is one \\U0001F600-style escape, "
+                "not two \\ud83d-style halves)"
+            )
             line = statement_text(cell.source, stmt)
             raise cell_error(notebook, cell, problem, f"{fix}; no file can hold it", line=line)
         values[target] = literal

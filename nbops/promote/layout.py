@@ -95,7 +95,7 @@ def check_encodable(notebook: str, files: dict[str, str]) -> None:
             raise NotebookError(
                 f"{notebook}: the generated {name} would hold the lone surrogate "
                 f"{text[exc.start]!r}, which no file can hold",
-                fix="find the broken \\udXXX escape in the notebook (a cell, a tag or its "
+                fix="find the lone \\ud83d-style escape in the notebook (a cell, a tag or its "
                 "metadata) and delete it, then promote again",
                 path=notebook,
                 file=name,

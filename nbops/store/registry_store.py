@@ -331,7 +331,7 @@ _DEFAULT_URI_LOCK = threading.Lock()
 @contextlib.contextmanager
 def _default_uri(uri: str | None) -> Iterator[None]:
     """MLflow's SQL registry looks a ``models:/<model_id>`` source up with a client on the
-    process's default tracking URI, not the registry's own (a TODO in MLflow 3.17), and fails
+    process's default tracking URI, not the registry's own (still so in MLflow 3.17), and fails
     when they differ: for the one call, make the default this store (a module attribute, not
     the environment), then put it back. Registrations run on the user's thread, not beside
     their own MLflow calls."""

@@ -66,9 +66,9 @@ def test_warm_and_cold_give_the_same_results(
     project: Path, cores: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On one CPU the executor does nothing ahead (no preload, no ready kernel): the same."""
-    from nbops.executor import server
+    from nbops import _cpus
 
-    monkeypatch.setattr(server, "cores", lambda: cores)
+    monkeypatch.setattr(_cpus, "usable", lambda: cores)
     warm_folder = build_pipeline(project / "pipelines" / "warm", "nbops step", name="warm")
     cold_folder = build_pipeline(project / "pipelines" / "cold", "nbops step", name="cold")
     warm, log = quiet(warm_folder)
