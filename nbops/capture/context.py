@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from nbops.record import Context
 
 if TYPE_CHECKING:
-    from nbops.capture.distributions import Modules
+    from nbops.distributions import Modules
 
 GIT_TIMEOUT = 5.0  # seconds per git subprocess; a huge repo's status can be slow
 _IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit"})
@@ -86,7 +86,7 @@ def package_versions(modules: Iterable[str]) -> dict[str, str]:
 def _installed() -> Modules:
     """Once per process, as before the disk cache: a kernel that ``%pip install``s pins what
     it had when it first looked."""
-    from nbops.capture.distributions import installed
+    from nbops.distributions import installed
 
     return installed()
 

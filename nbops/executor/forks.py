@@ -68,6 +68,10 @@ class Zygote:
     def preload(self, modules: Iterable[str]) -> None:
         self._send({"op": "preload", "modules": list(modules)})
 
+    def settle(self) -> None:
+        """Drop the preloads no waiting fork needs (no stage will start any more)."""
+        self._send({"op": "settle"})
+
     def fork(
         self,
         kind: str,

@@ -59,7 +59,7 @@ GATES = {
         "nbops.store.registry_store",
         "nbops.registry",
         # MLflow maps every installed package when it saves a model (~1.5 s): once, here
-        "mlflow.utils.requirements_utils:_init_packages_to_modules_map",
+        "nbops.store.mlflow_packages:prime",
     ),
 }
 # Top-level packages known to start threads or processes when imported (or whose import

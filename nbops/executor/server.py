@@ -68,6 +68,15 @@ class Executor:
             threading.Thread(target=preload.driver, name="nbops-papermill", daemon=True).start()
         return {ENV: self.address}
 
+    def settle(self) -> None:
+        """No stage will start any more (one failed, or DVC ended): stop working ahead, so the
+        zygote imports next what the parent's last deliveries wait for."""
+        if self.pool is not None:
+            self.pool.close()
+        if self.zygote is not None:
+            with contextlib.suppress(ZygoteGone):
+                self.zygote.settle()
+
     def close(self) -> None:
         """Stop listening, stop the zygote and every child, remove the socket's folder."""
         self._closed.set()

@@ -48,8 +48,10 @@ class Zygote:
         self.waiting: list[tuple[dict[str, Any], list[int]]] = []
         self.children: set[int] = set()
         self.unsafe = ""  # why forking is no longer safe (a module started a thread)
+        self.exits: int | None = None  # readable when a child exited (see _child_exits)
 
     def serve(self) -> None:
+        self.exits = _child_exits()
         while True:
             self._reap()
             if not self._read(block=not self.queue and not self.waiting):
@@ -59,15 +61,19 @@ class Zygote:
                 self._import(self.queue.popleft())
 
     def _read(self, block: bool) -> bool:
-        """Handle the messages that arrived; False when the executor is gone."""
+        """Handle the messages that arrived; False when the executor is gone. Blocks until a
+        message comes or a child exits (SIGCHLD wakes it: a stage's end is reported at once)."""
         timeout = 0.2 if block else 0
-        while self.channel.pending() or select.select([self.channel.sock], [], [], timeout)[0]:
+        watched = [self.channel.sock, *([self.exits] if self.exits is not None else [])]
+        while self.channel.pending() or self.channel.sock in _ready(watched, timeout):
             timeout = 0
             message, fds = self.channel.receive()
             if message is None or message.get("op") == "exit":
                 return False
             if message["op"] == "preload":
                 self.queue.extend(m for m in message["modules"] if m not in self.imported)
+            elif message["op"] == "settle":  # no more stages will start: import what waits
+                self.queue = deque(self._needed())
             elif message["op"] == "fork":
                 self.waiting.append((message, fds))
                 needed = [m for m in message.get("needs", []) if m not in self.imported]
@@ -76,6 +82,11 @@ class Zygote:
                 else:
                     self.queue.extend(m for m in needed if m not in self.queue)
         return True
+
+    def _needed(self) -> list[str]:
+        """What the waiting forks still need, in their order."""
+        needs = (m for message, _ in self.waiting for m in message.get("needs", []))
+        return list(dict.fromkeys(m for m in needs if m not in self.imported))
 
     def _fork_ready(self) -> None:
         for message, fds in list(self.waiting):
@@ -136,10 +147,36 @@ class Zygote:
                 os.killpg(pid, signal.SIGKILL)
 
 
+def _child_exits() -> int | None:
+    """A pipe that SIGCHLD writes to (``signal.set_wakeup_fd``): select() on it wakes the zygote
+    when a child exits, instead of at its next 0.2 s poll. None where that cannot be set up."""
+    try:
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # a Python handler: the fd is written
+    except (OSError, ValueError):
+        return None
+    return read
+
+
+def _ready(fds: list[Any], timeout: float) -> list[Any]:
+    """The readable ones among ``fds``; drains the SIGCHLD pipe (its bytes mean "reap")."""
+    ready = select.select(fds, [], [], timeout)[0]
+    for fd in ready:
+        if isinstance(fd, int):
+            with contextlib.suppress(OSError):
+                os.read(fd, 512)
+    return ready
+
+
 def _become(message: dict[str, Any], fds: list[int], channel: Channel) -> None:
     """In the forked child: take the stage's environment, folder and stdio, then run."""
     code = 1
     try:
+        signal.set_wakeup_fd(-1)  # the zygote's SIGCHLD pipe is closed below
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         channel.sock.close()
         os.setsid()  # its own process group, as jupyter_client starts kernels
         _die_with_parent()

@@ -39,7 +39,7 @@ NEEDS = (
     "mlflow.store.tracking.sqlalchemy_store",
     "nbops.store.mlflow_store",
     "nbops.pipeline.deliverer",
-    "mlflow.utils.requirements_utils:_init_packages_to_modules_map",
+    "nbops.store.mlflow_packages:prime",
 )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -166,7 +166,13 @@ def _repro(
     command = dvc.dvc_command("repro", *(["--force"] if force else []))
     tail: list[str] = []
     status = "FAILED"
-    with _executor(folder, env, warm, parent) as executor_env:
+    with _executor(folder, env, warm, parent) as (executor_env, settle):
+
+        def on_event(step: StepStatus) -> None:
+            if step.state == "failed":  # DVC stops at a failed stage: nothing else starts
+                settle()
+            parent.deliverer.kick()
+
         try:
             with subprocess.Popen(
                 command,
@@ -181,8 +187,9 @@ def _repro(
                 watcher = Watcher(parent.record.to_json(), proc.pid, env)  # if we are killed
                 try:
                     with interrupted.dvc_stops_first(proc):  # Ctrl-C: DVC exits first
-                        follow(proc.stdout, steps, tail, echo, lambda s: parent.deliverer.kick())
+                        follow(proc.stdout, steps, tail, echo, on_event)
                         code = proc.wait()
+                    settle()
                 finally:
                     watcher.done()
             status = "FINISHED" if code == 0 else "FAILED"
@@ -197,12 +204,13 @@ def _repro(
 @contextlib.contextmanager
 def _executor(
     folder: Path, env: dict[str, str], warm: bool, parent: ParentRun
-) -> Iterator[dict[str, str]]:
-    """The warm executor for this run (its variables for DVC), stopped with it; the parent's
-    deliveries go through its zygote (none: they are made in this process)."""
+) -> Iterator[tuple[dict[str, str], Callable[[], None]]]:
+    """The warm executor for this run (its variables for DVC, and what to call when no stage
+    will start any more), stopped with it; the parent's deliveries go through its zygote
+    (none: they are made in this process)."""
     if not warm:
         parent.deliver()
-        yield {}
+        yield {}, lambda: None
         return
     import os
 
@@ -212,7 +220,7 @@ def _executor(
     try:
         variables = executor.start({**os.environ, **env})
         parent.deliver(executor.zygote)
-        yield variables
+        yield variables, executor.settle
     finally:
         executor.close()
 

@@ -103,6 +103,9 @@ class ModelLogger:
         import mlflow.models
         import mlflow.sklearn
 
+        from nbops.store.mlflow_packages import prime
+
+        prime()  # MLflow's package map from nbops' disk copy, not a scan of site-packages
         signature = None
         if example is not None:
             example = example.iloc[:5] if hasattr(example, "iloc") else example[:5]

@@ -153,12 +153,11 @@ class MlflowTracker:
             time.sleep(0.2)
 
     def prime_model_logging(self) -> None:
-        """MLflow maps every installed package the first time it saves a model (~1.5 s):
-        do it ahead, off the critical path (a private MLflow cache; skipped if it moved)."""
-        with contextlib.suppress(Exception):
-            from mlflow.utils import requirements_utils
+        """MLflow maps every installed package the first time it saves a model: fill its
+        map ahead, off the critical path, from nbops' copy on disk."""
+        from nbops.store.mlflow_packages import prime
 
-            requirements_utils._init_packages_to_modules_map()  # type: ignore[no-untyped-call]
+        prime()
 
     def _log_datasets(self, run_id: str, record: RunRecord) -> None:
         """The record's data as the run's dataset inputs, in one call (see

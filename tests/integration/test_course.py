@@ -57,8 +57,34 @@ def nbval(course: Path, notebooks: list[str]) -> subprocess.CompletedProcess[str
 
 def passes(course: Path, notebooks: list[str]) -> None:
     done = nbval(course, notebooks)
-    assert done.returncode == 0, f"nbval failed on {notebooks}:\n{done.stdout[-6000:]}"
+    assert done.returncode == 0, (
+        f"nbval failed on {notebooks}:\n{done.stdout[-6000:]}\n{pipeline_runs(course)}"
+    )
     assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+def pipeline_runs(course: Path) -> str:
+    """The pipeline's runs as the store has them: what each `!nbops retrain` did (a shell
+    command's output is not kept by nbval), to tell why a later cell found no new model."""
+    from mlflow.tracking import MlflowClient
+
+    from nbops.config import load_config
+
+    try:
+        client = MlflowClient(load_config(course).tracking_uri)
+        experiment = client.get_experiment_by_name("weather")
+        runs = client.search_runs([experiment.experiment_id], order_by=["start_time ASC"])
+    except Exception as exc:
+        return f"(no pipeline runs to show: {exc})"
+    lines = ["the weather pipeline's runs, oldest first:"]
+    for run in runs:
+        tags = run.data.tags
+        gate = tags.get("nbops.gate.decision", "")
+        lines.append(
+            f"  {run.info.run_name}: {run.info.status} gate={gate} "
+            f"error={run.data.tags.get('nbops.error', '')[:300]}"
+        )
+    return "\n".join(lines)
 
 
 def level_1_items(course: Path) -> dict[str, tuple[bool, str]]:

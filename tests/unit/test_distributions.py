@@ -5,12 +5,11 @@ are read live."""
 from __future__ import annotations
 
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from nbops.capture import distributions
+from nbops import distributions
 
 
 def _install(site: Path, name: str, version: str) -> None:
@@ -41,10 +40,7 @@ def test_the_map_is_read_back_without_scanning(
     assert first["nbopsfake_mod"] == ("nbopsfake",)
     assert first["sklearn"] == ("scikit-learn",)
 
-    def no_scan() -> None:
-        raise AssertionError("scanned again though nothing was installed")
-
-    monkeypatch.setattr(metadata, "packages_distributions", no_scan)
+    monkeypatch.setattr(distributions, "_scan", _no_scan)
     assert distributions.installed(tmp_path / "cache") == first
 
 
@@ -78,9 +74,31 @@ def test_a_damaged_cache_file_is_computed_again(site: Path, tmp_path: Path) -> N
     cache.mkdir()
     distributions.installed(cache)
     (file,) = cache.glob("distributions-*.json")
-    file.write_text('{"format": 2, "key": ')
+    file.write_text('{"format": 3, "key": ')
     assert distributions.installed(cache)["nbopsfake_mod"] == ("nbopsfake",)
-    assert file.read_text().startswith('{"format": 2')
+    assert file.read_text().startswith('{"format": 3')
     file.chmod(0o400)  # read-only: still answers, from a scan
     _install(site, "other", "3.0")
     assert distributions.installed(cache)["other_mod"] == ("other",)
+
+
+def test_folders_without_distributions_share_the_file(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel started in the notebook's folder and a pipeline stage started in the pipeline's
+    have different ``sys.path[0]``: they read one file rather than scanning (and replacing the
+    other's file) every time."""
+    _install(site, "nbopsfake", "1.0")
+    cache = tmp_path / "cache"
+    first = distributions.installed(cache)
+    path = list(sys.path)
+    for folder in ("notebooks", "pipelines/weather"):
+        (tmp_path / folder).mkdir(parents=True)
+        monkeypatch.setattr(sys, "path", [str(tmp_path / folder), *path])
+        monkeypatch.setattr(distributions, "_scan", _no_scan)
+        assert distributions.installed(cache) == first
+    assert len(list(cache.glob("distributions-*.json"))) == 1
+
+
+def _no_scan() -> None:
+    raise AssertionError("scanned again though nothing was installed")

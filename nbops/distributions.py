@@ -5,13 +5,17 @@ no ``top_level.txt`` (about 20,000 files here): 0.15-0.3 s of CPU, and a headles
 while MLflow is imported on the writer thread, so its first tracked cell waits for both. The
 answer only changes when a distribution is installed, removed or upgraded, which changes the
 ``*.dist-info`` / ``*.egg-info`` entries of a folder on ``sys.path``: those names and their
-modification times are the key, and a stale file is simply computed again. Versions are not
+modification times are the key, and a stale file is simply computed again. Folders with no such
+entry (the working folder a kernel or a pipeline stage starts in, a script's folder) provide no
+distribution and are left out of the key: a notebook's kernel and the pipeline's stages, each
+started in its own folder, share one file instead of each replacing the other's. Versions are not
 kept: they are read live (one small file per distribution a run uses), so a distribution
 rewritten in place still reports its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,11 +23,12 @@ import sys
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 from nbops.config import user_cache_dir
 
 _SUFFIXES = (".dist-info", ".egg-info")
-FORMAT = 2
+FORMAT = 3
 
 
 Modules = Mapping[str, tuple[str, ...]]  # top-level module -> the distributions providing it
@@ -42,7 +47,8 @@ def installed(cache_dir: Path | None = None) -> Modules:
 
 
 def environment_key() -> list[list[object]]:
-    """Per ``sys.path`` folder, the metadata entries it holds and when each last changed."""
+    """Per ``sys.path`` folder that holds metadata entries, those entries and when each last
+    changed."""
     key: list[list[object]] = []
     for entry in sys.path:
         folder = entry or os.getcwd()
@@ -54,15 +60,23 @@ def environment_key() -> list[list[object]]:
                     if item.name.endswith(_SUFFIXES)
                 )
         except OSError:  # a zip file or a folder that does not exist
-            infos = []
-        key.append([folder, infos])
+            continue
+        if infos:
+            key.append([folder, infos])
     return key
 
 
 def _scan() -> Modules:
+    """The ``importlib_metadata`` backport when installed (MLflow needs it): it also sees
+    top-level modules that are only compiled files, and MLflow's map is this one."""
+    found_by: ModuleType = metadata
+    with contextlib.suppress(ImportError):
+        import importlib_metadata
+
+        found_by = importlib_metadata
     return {
         module: tuple(dict.fromkeys(dists))
-        for module, dists in metadata.packages_distributions().items()
+        for module, dists in found_by.packages_distributions().items()
     }
 
 
