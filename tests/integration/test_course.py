@@ -18,6 +18,7 @@ pipeline), and ``nbops level`` must still report Level 1 with every Level 1 item
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -77,6 +78,15 @@ def pipeline_runs(course: Path) -> str:
     except Exception as exc:
         return f"(no pipeline runs to show: {exc})"
     lines = ["the weather pipeline's runs, oldest first:"]
+    with contextlib.suppress(Exception):  # newest first, as the notebooks read them
+        from nbops import registry
+
+        versions = registry.list_versions(load_config(course), "weather")
+        lines[:0] = ["the registry's versions of weather, newest first:"] + [
+            f"  v{v.version}: aliases {v.aliases}, champion before "
+            f"{v.tags.get('nbops.champion.before')!r}, gate {v.tags.get('nbops.gate.decision')}"
+            for v in versions
+        ]
     for run in runs:
         tags = run.data.tags
         gate = tags.get("nbops.gate.decision", "")
