@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from nbops.serve import wire
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from nbops.serve.backend import Backend
     from nbops.serve.predlog import PredictionLog
     from nbops.serve.router import Router
@@ -106,19 +108,30 @@ class Handler(socketserver.StreamRequestHandler):
     def _invoke(self, headers: dict[str, str], body: bytes) -> None:
         start = time.perf_counter()
         rid = headers.get("x-request-id") or uuid.uuid4().hex
-        answer = self._forward("POST", "/invocations", headers, body, {"X-Request-Id": rid})
         log = self.server.log
-        if answer is not None and log is not None:
-            status, version, data = answer
-            latency = (time.perf_counter() - start) * 1000.0
-            ctype = headers.get("content-type", "")
-            log.request(time.time(), rid, version, status, latency, ctype, body, data)
+
+        def record(status: int, version: int, data: bytes) -> None:
+            """Queued before the client has its answer: a flush it asks for next (``nbops
+            monitor`` right after the last request) finds the request logged."""
+            if log is not None:
+                latency = (time.perf_counter() - start) * 1000.0
+                ctype = headers.get("content-type", "")
+                log.request(time.time(), rid, version, status, latency, ctype, body, data)
+
+        self._forward("POST", "/invocations", headers, body, {"X-Request-Id": rid}, record)
 
     def _forward(
-        self, method: str, path: str, headers: dict[str, str], body: bytes, extra: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        extra: dict[str, str],
+        answered: Callable[[int, int, bytes], None] | None = None,
     ) -> tuple[int, int, bytes] | None:
-        """Send the request to the current backend and its answer to the client; (status,
-        version, body) or None when no backend could answer (a 503 was sent)."""
+        """Send the request to the current backend and its answer to the client (calling
+        ``answered`` just before); (status, version, body) or None when no backend could
+        answer (a 503 was sent)."""
         router = self.server.router
         self.server.requests += 1
         ctype = headers.get("content-type", "")
@@ -132,6 +145,8 @@ class Handler(socketserver.StreamRequestHandler):
                 continue
             finally:
                 router.release(backend)
+            if answered is not None:
+                answered(status, backend.version, data)
             self._send(status, data, rtype, {"X-Model-Version": str(backend.version), **extra})
             return status, backend.version, data
         self.server.failed += 1
