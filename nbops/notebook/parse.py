@@ -140,9 +140,10 @@ def _parts(node: Any, index: int, plan: Plan) -> tuple[str, str, list[str]]:
     elif not isinstance(source, str):
         problem = f"its source is {type(source).__name__}, not text"
     if not problem and isinstance(source, str) and (broken := _unencodable(source)):
+        why, escape = broken
         raise NotebookError(
-            f"{plan.notebook}, cell {index + 1}: {broken}",
-            fix="delete the character in Jupyter, or the \\udXXX escape in the notebook's JSON, "
+            f"{plan.notebook}, cell {index + 1}: {why}",
+            fix=f"delete the character in Jupyter, or the {escape} escape in the notebook's JSON, "
             "then promote again",
             path=plan.notebook,
             cell=index + 1,
@@ -160,19 +161,25 @@ def _parts(node: Any, index: int, plan: Plan) -> tuple[str, str, list[str]]:
     return cell_type, source, tags
 
 
-def _unencodable(source: str) -> str:
+def _unencodable(source: str) -> tuple[str, str] | None:
     """Why the text cannot be written as UTF-8 (a lone surrogate from a broken ``\\ud800``
-    escape in the JSON), or ""."""
+    escape in the JSON) and that escape as the JSON spells it; None when it can."""
     try:
         source.encode("utf-8")
     except UnicodeEncodeError as exc:
         line = source.count("\n", 0, exc.start) + 1
         char = source[exc.start]
-        return (
+        why = (
             f"line {line} of its source holds the lone surrogate {char!r}, which no file can "
             "hold (a broken escape in the notebook's JSON)"
         )
-    return ""
+        return why, surrogate_escape(char)
+    return None
+
+
+def surrogate_escape(char: str) -> str:
+    """How the notebook's JSON spells a lone surrogate (``\\ud83d``): what to search for."""
+    return f"\\u{ord(char):04x}"
 
 
 def _clean(source: str) -> tuple[str, bool, int]:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from nbops.errors import NotebookError, UsageError
+from nbops.notebook.parse import surrogate_escape
 from nbops.notebook.plan import Plan
 from nbops.pipeline_folder import (  # noqa: F401 (re-exported: promote names paths here)
     DVC_YAML,
@@ -92,11 +93,12 @@ def check_encodable(notebook: str, files: dict[str, str]) -> None:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
+            char = text[exc.start]
             raise NotebookError(
                 f"{notebook}: the generated {name} would hold the lone surrogate "
-                f"{text[exc.start]!r}, which no file can hold",
-                fix="find the lone \\ud83d-style escape in the notebook (a cell, a tag or its "
-                "metadata) and delete it, then promote again",
+                f"{char!r}, which no file can hold",
+                fix=f"find the {surrogate_escape(char)} escape in the notebook's JSON (a cell, a "
+                "tag or its metadata) and delete it, then promote again",
                 path=notebook,
                 file=name,
             ) from None

@@ -41,7 +41,8 @@ def prime() -> None:
     if getattr(utils, "_PACKAGES_TO_MODULES", None) is not None:
         return
     real = getattr(utils, "importlib_metadata", None)
-    if isinstance(real, ModuleType) and getattr(utils, "_MODULES_TO_PACKAGES", 0) is None:
+    unmapped = "_MODULES_TO_PACKAGES" in vars(utils) and utils._MODULES_TO_PACKAGES is None
+    if isinstance(real, ModuleType) and unmapped:
         utils.importlib_metadata = _Metadata(real)  # type: ignore[assignment]
         try:
             with contextlib.suppress(Exception):
