@@ -171,6 +171,14 @@ class Load:
             assert time.monotonic() < deadline, f"{len(self.answers)} of {count} answers"
             time.sleep(0.05)
 
+    def until_version(self, version: int, timeout: float = 30.0) -> None:
+        """Until a client has had an answer from ``version`` (the switch is seen by clients,
+        not only by the server's status)."""
+        deadline = time.monotonic() + timeout
+        while not any(v == version for _, v in self.answers[-50:]):
+            assert time.monotonic() < deadline, f"no answer from v{version} in {timeout:.0f} s"
+            time.sleep(0.02)
+
     def finish(self) -> list[tuple[int, int]]:
         self.stop.set()
         for thread in self.threads:
@@ -198,6 +206,7 @@ def switch_under_load(config: Config, server: Server, load: Load) -> None:
     v1 = registry.list_versions(config, MODEL)[0]
     registry.register(config, v1.run_id or "", MODEL, alias=registry.CHAMPION)  # v2: same run
     server.wait_for_version(2, timeout=180)
+    load.until_version(2)  # the status says v2 a moment before a client's answer does
     during = len(load.answers) - promoted
     assert during >= 200, f"only {during} requests were sent while v2 started"
     assert server.status()["standby"] == 1  # the replaced champion stays up, for a rollback
