@@ -58,13 +58,15 @@ def write_now(
     tracker: Tracker | None = None,
 ) -> str | None:
     """Spool ``record`` (with its model ``payload``) and deliver it now; the run id, or None
-    with a warning on stderr when the store failed (the record stays in the spool)."""
+    with a warning on stderr when the store failed (the record stays in the spool). The entry
+    is claimed before it is visible: a sweep of the spool meanwhile (``nbops run``'s deliverer)
+    would otherwise deliver it and leave this caller without the id it needs."""
     from nbops.store.sync import deliver
 
     try:
         session.identify(record)
-        entry = session.spool.put(record, payload)
-        return deliver(session.spool, entry, tracker or session.tracker())
+        with session.spool.put_claimed(record, payload) as entry:
+            return deliver(session.spool, entry, tracker or session.tracker(), claimed=True)
     except Exception as exc:
         print(
             f"nbops: the run {record.name!r} was not written to MLflow ({exc}); it is kept in "

@@ -113,6 +113,26 @@ class Spool:
         was recorded. A payload that cannot be pickled does not lose the record: the record is
         kept without it and says why in ``record.warnings``.
         """
+        return self._put(record, payload, None)
+
+    @contextlib.contextmanager
+    def put_claimed(
+        self, record: RunRecord, payload: dict[str, Any] | None = None
+    ) -> Iterator[SpoolEntry]:
+        """:meth:`put`, with the entry's claim held from before it is visible until the block
+        ends: a writer that needs the run id (the model gate registers that run) delivers
+        its entry itself, and a sweep of the spool in between (``nbops run``'s deliverer,
+        ``nbops sync``) passes it by instead of taking it."""
+        held: list[int] = []
+        try:
+            yield self._put(record, payload, held)
+        finally:
+            for fd in held:
+                os.close(fd)  # closing releases the flock
+
+    def _put(
+        self, record: RunRecord, payload: dict[str, Any] | None, held: list[int] | None
+    ) -> SpoolEntry:
         redact_record(record)
         final = self.root / record.record_id
         tmp = self.root / f"{_TMP_PREFIX}{record.record_id}-{os.getpid()}"
@@ -122,12 +142,17 @@ class Spool:
             self.root.mkdir(parents=True, exist_ok=True)
             tmp.mkdir()
         try:
+            if held is not None:  # locked before the rename: the same file once it is in place
+                held.append(os.open(tmp / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644))
+                fcntl.flock(held[-1], fcntl.LOCK_EX)
             has_payload = payload is not None and _dump_payload(payload, tmp / PAYLOAD_FILE, record)
             _write_text(tmp / RECORD_FILE, record.to_json())
             if final.exists():  # the same record spooled again (a retry): replace it
                 self._discard(final)
             os.rename(tmp, final)
         except BaseException:
+            while held:
+                os.close(held.pop())
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return SpoolEntry(final, record, has_payload)

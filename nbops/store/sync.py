@@ -90,33 +90,44 @@ def deliver(
     entry: SpoolEntry | MemoryEntry,
     tracker: Tracker,
     complete: Callable[[RunRecord], bool] | None = None,
+    claimed: bool = False,
 ) -> str | None:
     """Write one entry and drop it from the spool; None if another process has it (or had it).
 
     ``complete`` fills in the record's context first; if the write then fails, the completed
     record is saved back to the spool, so a later delivery writes what was known here. The
-    tracker's errors propagate; the entry then stays for a later attempt.
+    tracker's errors propagate; the entry then stays for a later attempt. ``claimed``: the
+    caller holds the entry's claim already (:meth:`Spool.put_claimed`).
     """
     if isinstance(entry, MemoryEntry):
         if complete is not None:
             complete(entry.record)
         return tracker.write(entry)  # type: ignore[arg-type]
+    if claimed:
+        return _write(spool, entry, tracker, complete)
     with spool.claim(entry) as mine:
-        if not mine:
-            return None
-        changed = complete(entry.record) if complete is not None else False
-        try:
-            run_id = tracker.write(entry)
-        except Exception:
-            if changed:
-                with contextlib.suppress(OSError):
-                    spool.rewrite(entry)
-            raise
-        try:
-            spool.remove(entry)
-        except OSError as exc:  # delivered anyway; a later retry finds the run and stops there
-            log.warning("nbops: delivered %s but could not remove it: %s", entry.path, exc)
-        return run_id
+        return _write(spool, entry, tracker, complete) if mine else None
+
+
+def _write(
+    spool: Spool,
+    entry: SpoolEntry,
+    tracker: Tracker,
+    complete: Callable[[RunRecord], bool] | None,
+) -> str | None:
+    changed = complete(entry.record) if complete is not None else False
+    try:
+        run_id = tracker.write(entry)
+    except Exception:
+        if changed:
+            with contextlib.suppress(OSError):
+                spool.rewrite(entry)
+        raise
+    try:
+        spool.remove(entry)
+    except OSError as exc:  # delivered anyway; a later retry finds the run and stops there
+        log.warning("nbops: delivered %s but could not remove it: %s", entry.path, exc)
+    return run_id
 
 
 class Trackers:

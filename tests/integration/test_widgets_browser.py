@@ -337,8 +337,10 @@ def test_live_chart_grows_while_the_cell_runs(lab: Lab, page: Any, shots: Path) 
         if "RUNNING" not in summary.inner_text():
             break
         counts.append(int(curve.get_attribute("data-points") or 0))
-        if len(counts) == 6:
-            screenshot(summary, shots, "live_tracking.png")
+        if len(counts) == 6 and (box := summary.bounding_box()):
+            # the page, clipped: each update replaces the summary's element, and an element
+            # screenshot fails when that happens while it waits for the element to be stable
+            screenshot(page, shots, "live_tracking.png", clip=box)
         page.wait_for_timeout(250)
     wait_until_done(page)
     grew = sorted(set(counts))

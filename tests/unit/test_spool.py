@@ -121,6 +121,28 @@ def test_claim_held_by_another_process(tmp_path: Path, hold_lock: Any) -> None:
         assert mine
 
 
+def test_put_claimed_is_claimed_from_the_moment_it_is_visible(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    with spool.put_claimed(_record()) as entry:
+        assert [e.record_id for e in spool.pending()] == [entry.record_id]  # listed...
+        with spool.claim(entry) as other:  # ...but a sweep cannot take it
+            assert not other
+    with spool.claim(entry) as after:  # released at the end of the block
+        assert after
+
+
+def test_put_claimed_keeps_the_entry_and_releases_it_when_the_block_fails(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.put(_record("before"))  # the spool folder exists, so only the new entry could fail
+    record = _record("bad")
+    with pytest.raises(OSError), spool.put_claimed(record):
+        raise OSError("disk full")  # the caller's block fails; the entry was put and stays
+    entry = spool.get(record.record_id)
+    assert entry is not None
+    with spool.claim(entry) as mine:
+        assert mine
+
+
 def test_rewrite_saves_changes_to_the_record(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     entry = spool.put(_record())
