@@ -90,9 +90,10 @@ def pipeline_runs(course: Path) -> str:
     for run in runs:
         tags = run.data.tags
         gate = tags.get("nbops.gate.decision", "")
+        reasons = tags.get("nbops.gate.reasons", "")[:300]
         lines.append(
             f"  {run.info.run_name}: {run.info.status} gate={gate} "
-            f"error={run.data.tags.get('nbops.error', '')[:300]}"
+            f"error={tags.get('nbops.error', '')[:300]}" + (f" reasons={reasons}" if gate else "")
         )
     return "\n".join(lines)
 
