@@ -25,10 +25,12 @@ from nbops.store.sync import Complete, TrackerFactory, Trackers, deliver
 if TYPE_CHECKING:
     from nbops.config import Config
     from nbops.record import RunRecord
+    from nbops.store.protocol import Tracker
 
 log = logging.getLogger(__name__)
 
 OnDone = Callable[["RunRecord", BaseException | None], None]
+Finish = Callable[["RunRecord"], bool]  # a record's context completed before delivery
 # (entry, on_done, not before this time.monotonic()); (None, None, 0): warm the store
 _Job = tuple[SpoolEntry | None, OnDone | None, float]
 
@@ -38,6 +40,7 @@ class Writer:
 
     backlog_min_age = 30.0  # seconds; younger pending entries may belong to a live writer
     backlog_max_attempts = 3  # per entry and session, so a rejected record is not retried forever
+    adopt_wait = 30.0  # seconds to wait for another process delivering one of our entries
 
     def __init__(
         self,
@@ -215,7 +218,7 @@ class Writer:
         return self._trackers
 
     def _process(self, entry: SpoolEntry, on_done: OnDone | None) -> None:
-        error = self._deliver(entry)
+        error = self._deliver(entry, adopt=threading.current_thread() is self._thread)
         if error is not None and getattr(error, "kind", "") == "refused":
             where = self.spool.quarantine(entry, str(error))
             if where is not None:
@@ -235,15 +238,31 @@ class Writer:
         if error is None:
             self._drain_backlog()
 
-    def _deliver(self, entry: SpoolEntry) -> BaseException | None:
+    def _deliver(self, entry: SpoolEntry, adopt: bool = False) -> BaseException | None:
         try:
             tracker, config = self._trackers_made().for_record(entry.record)
             complete = self._complete
             finish = (lambda r: complete(r, config)) if complete else None
-            deliver(self.spool, entry, tracker, finish)
+            if deliver(self.spool, entry, tracker, finish) is None and adopt:
+                self._adopt(entry, tracker, finish)
         except Exception as exc:
             return exc
         return None
+
+    def _adopt(self, entry: SpoolEntry, tracker: Tracker, finish: Finish | None) -> None:
+        """Another process (``nbops sync``, ``nbops run``'s deliverer) took this entry: wait
+        until it is done, then take the run id it wrote, so the cell's summary links the run
+        instead of calling it "not stored"; if it let go undelivered, deliver it here. Only on
+        the writer thread: inline writing (``async_write`` off) never makes a cell wait."""
+        deadline = time.monotonic() + self.adopt_wait
+        while time.monotonic() < deadline:
+            if not entry.exists():
+                with contextlib.suppress(Exception):  # found later by record id, as ever
+                    entry.record.run_id = tracker.get_run(entry.record_id).run_id
+                return
+            time.sleep(0.1)
+            if deliver(self.spool, entry, tracker, finish) is not None:
+                return
 
     def _drain_backlog(self) -> None:
         """The store works again: deliver older entries left by failed writes, once each, and

@@ -192,6 +192,64 @@ def test_an_entry_locked_by_another_process_is_not_delivered_twice(
     assert tracker.written == [entry.record_id] and spool.pending() == []
 
 
+class Store(FakeTracker):
+    """A tracker over one store that several processes write to (``runs``: record -> run)."""
+
+    def __init__(self, runs: dict[str, str]) -> None:
+        super().__init__()
+        self.runs = runs
+
+    def write(self, entry: SpoolEntry) -> str:
+        self.runs[entry.record_id] = super().write(entry)
+        return self.runs[entry.record_id]
+
+    def get_run(self, ref: str) -> RunRecord:
+        return RunRecord(record_id=ref, run_id=self.runs[ref])
+
+
+def test_an_entry_another_process_delivers_still_gets_its_run_id(
+    config: Config, hold_lock: Any
+) -> None:
+    """`nbops sync` or `nbops run`'s deliverer took the cell's entry: the cell's summary still
+    links the run it wrote (it used to say "not stored" of a stored run)."""
+    runs: dict[str, str] = {}
+    writer, record, done = Writer(config, lambda _config: Store(runs)), _record(), []
+    entry = writer.spool.put(record)
+    holder = hold_lock(entry.path / LOCK_FILE)  # the other process has it...
+    try:
+        writer.submit(entry, lambda r, error: done.append((r.run_id, error)))
+        time.sleep(0.5)
+        assert done == []  # ...so the writer waits for it
+        other = Spool(config.state_dir).get(record.record_id)
+        assert other is not None
+        runs[record.record_id] = "written-elsewhere"  # the other process delivers it
+        Spool(config.state_dir).remove(other)
+    finally:
+        holder.communicate("")
+    assert writer.flush(timeout=10) == []
+    assert done == [("written-elsewhere", None)] and record.run_id == "written-elsewhere"
+    writer.close()
+
+
+def test_an_entry_another_process_lets_go_undelivered_is_delivered_here(
+    config: Config, hold_lock: Any
+) -> None:
+    runs: dict[str, str] = {}
+    tracker = Store(runs)
+    writer, record = Writer(config, lambda _config: tracker), _record()
+    entry = writer.spool.put(record)
+    holder = hold_lock(entry.path / LOCK_FILE)  # a `nbops sync` that fails and lets go
+    try:
+        writer.submit(entry)
+        time.sleep(0.5)
+    finally:
+        holder.communicate("")
+    assert writer.flush(timeout=10) == []
+    assert tracker.written == [record.record_id] and record.run_id == runs[record.record_id]
+    assert writer.spool.pending() == []
+    writer.close()
+
+
 def test_real_store_in_a_fresh_process(tmp_path: Path) -> None:
     """The real path: importing nbops.store and submitting do not import mlflow on the
     caller's thread; the atexit flush still writes the run before the process ends."""
