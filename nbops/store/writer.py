@@ -258,7 +258,9 @@ class Writer:
         while time.monotonic() < deadline:
             if not entry.exists():
                 with contextlib.suppress(Exception):  # found later by record id, as ever
-                    entry.record.run_id = tracker.get_run(entry.record_id).run_id
+                    found = tracker.get_run(entry.record_id)
+                    entry.record.run_id = found.run_id
+                    entry.record.experiment_id = found.experiment_id or entry.record.experiment_id
                 return
             time.sleep(0.1)
             if deliver(self.spool, entry, tracker, finish) is not None:
