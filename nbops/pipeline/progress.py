@@ -18,7 +18,7 @@ from nbops.pipeline import dvc_project as dvcp
 
 StepState = Literal["ran", "unchanged", "restored", "failed", "not run"]
 Echo = Callable[[str], None]
-NOTE_MARK = "nbops: note:"  # a thin client's word for the user (nbops/executor/client.py)
+WORD_MARK, ERROR_MARK = "nbops: ", "nbops: error:"  # a stage's word for the user; its error
 _TIMING = re.compile(r"^nbops: step '(?P<name>.+)' took [\d.]+ s, its cells (?P<cells>[\d.]+) s")
 
 
@@ -55,7 +55,7 @@ def follow(
             if current is not None and not event.line.startswith("> "):
                 current.output.append(event.line)
                 _timing(current, event.line)
-            if event.line.startswith(NOTE_MARK):  # e.g. a stage the executor ran cold
+            if _for_the_user(event.line):  # a stage ran cold, a run was not written...
                 echo(f"  {event.line}")
             tail[:] = [*tail[-40:], event.line]
             continue
@@ -77,6 +77,12 @@ def follow(
         echo(f"  {'running' if event.kind == 'start' else event.kind:<10} {step.name}")
         on_event(step)
     _close(current, echo, on_event)
+
+
+def _for_the_user(line: str) -> bool:
+    """A stage's own word for the user (a note, a warning), shown even when the stage
+    succeeds; its timing goes into the progress line and its error into the failure."""
+    return line.startswith(WORD_MARK) and not (_TIMING.match(line) or line.startswith(ERROR_MARK))
 
 
 def _timing(step: StepStatus, line: str) -> None:

@@ -56,11 +56,13 @@ def write_now(
     record: RunRecord,
     payload: dict[str, Any] | None = None,
     tracker: Tracker | None = None,
+    why: list[str] | None = None,
 ) -> str | None:
     """Spool ``record`` (with its model ``payload``) and deliver it now; the run id, or None
-    with a warning on stderr when the store failed (the record stays in the spool). The entry
-    is claimed before it is visible: a sweep of the spool meanwhile (``nbops run``'s deliverer)
-    would otherwise deliver it and leave this caller without the id it needs."""
+    with a warning on stderr (and the cause in ``why``) when the store failed (the record stays
+    in the spool). The entry is claimed before it is visible: a sweep of the spool meanwhile
+    (``nbops run``'s deliverer) would otherwise deliver it and leave this caller without the id
+    it needs."""
     from nbops.store.sync import deliver
 
     try:
@@ -68,6 +70,8 @@ def write_now(
         with session.spool.put_claimed(record, payload) as entry:
             return deliver(session.spool, entry, tracker or session.tracker(), claimed=True)
     except Exception as exc:
+        if why is not None:
+            why.append(" ".join(f"{type(exc).__name__}: {exc}".split())[:300])
         print(
             f"nbops: the run {record.name!r} was not written to MLflow ({exc}); it is kept in "
             f"{session.spool.root} and `nbops sync` delivers it",

@@ -40,6 +40,7 @@ T = TypeVar("T")
 CODE_ARTIFACT = "nbops/cell.py"
 LOCK_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)  # "database is locked": < 8 s in all
 LOCK_RETRY_BUDGET = 8.0  # seconds of retrying, waits included
+DATASET_RACE_WAITS = (0.05, 0.2)  # another writer logged the same dataset at the same moment
 _DB_LOGGER = "mlflow.store.db.utils"  # logs every SQLite error with a full traceback
 _DB_ERROR = "SQLAlchemy database error"
 PARENT_WAIT = 60.0  # seconds a stage's run waits for its parent run being delivered elsewhere
@@ -174,7 +175,14 @@ class MlflowTracker:
             )
             for s in specs
         ]
-        self._client.log_inputs(run_id, datasets=inputs)
+        for wait in (*DATASET_RACE_WAITS, None):
+            try:
+                self._client.log_inputs(run_id, datasets=inputs)
+                return
+            except Exception as exc:
+                if wait is None or not _lost_dataset_race(exc):
+                    raise
+                time.sleep(wait)  # the other writer's row is in: MLflow finds it this time
 
     def _log_data(self, run: Run, record: RunRecord, model_id: str | None = None) -> None:
         """One ``log_batch`` (more only past MLflow's per-batch limits); on a reused run only
@@ -347,6 +355,21 @@ def _clean_scratch(folder: Path) -> None:
         pid = leftover.name.split("-")[1] if leftover.name.count("-") >= 2 else ""
         if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _lost_dataset_race(exc: BaseException) -> bool:
+    """Whether another writer inserted the same dataset between MLflow's lookup and its
+    insert: MLflow checks, then inserts, and on SQLite the two are not one transaction. Two
+    runs of one pipeline log the same holdout (the train step, and the model gate while the
+    train step's run is delivered); 6 of 120 such writes failed when timed to coincide."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen)
+        duplicate = "UNIQUE constraint failed" in text or "duplicate key" in text.lower()
+        if duplicate and "dataset" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _failure_kind(exc: BaseException) -> str:

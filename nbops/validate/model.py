@@ -12,6 +12,7 @@ outcome, not an error: the stage succeeds and the champion stays.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -80,17 +81,40 @@ def validate_model(folder: Path, session: Session | None = None) -> GateResult:
     record = _record(folder, config, result)
     _evaluated_on(record, config, model, X, y)
     payload = {"model": model, "input_example": X} if decision.passed else None
-    from nbops.pipeline.stage_run import write_now
-
-    result.run_id = write_now(session, record, payload)
-    if decision.passed and result.run_id is not None:  # before registering: serving reads it
+    _write(session, record, payload, result, decision)
+    if decision.passed:  # before registering: serving reads it
         from nbops.serve.reference import log_reference
 
-        log_reference(session.config, result.run_id, model, X, y, config, candidate)
+        log_reference(session.config, cast(str, result.run_id), model, X, y, config, candidate)
     if decision.passed:
         _register(session, folder, config, result, X, decision)
     _write_reports(folder, result)
     return result
+
+
+def _write(
+    session: Session, record: Any, payload: dict[str, Any] | None, result: GateResult, d: Decision
+) -> None:
+    """Write the gate's run now (registration needs its id). If the store fails, a pass
+    turns into a fail that says why, and the spooled run (delivered later) says so too."""
+    from nbops.pipeline.stage_run import write_now
+
+    why: list[str] = []
+    result.run_id = write_now(session, record, payload, why=why)
+    if result.run_id is not None or not d.passed:
+        return
+    result.passed = d.passed = False
+    result.reasons.append(
+        f"the run could not be written to MLflow ({'; '.join(why)}): nothing registered; "
+        "`nbops sync` writes the run, then `nbops retrain` decides again"
+    )
+    spool = session.spool
+    entry = spool.get(record.record_id)
+    if entry is not None:
+        with spool.claim(entry) as mine, contextlib.suppress(OSError):
+            if mine:
+                entry.record.tags.update(_gate_tags(result))
+                spool.rewrite(entry)
 
 
 def _load(folder: Path, config: GateConfig, role: str) -> Any:
@@ -176,11 +200,8 @@ def _register(
     """Infrastructure check, then registration; a failed check turns the pass into a fail."""
     from nbops import registry
 
-    if result.run_id is None:
-        result.passed = d.passed = False
-        result.reasons.append("the run could not be written to MLflow: nothing registered")
-        return
-    problem = _infra_check(session, result.run_id, X)
+    run_id = cast(str, result.run_id)  # written: validate_model registers nothing otherwise
+    problem = _infra_check(session, run_id, X)
     if problem:
         result.passed = d.passed = False
         result.reasons.append(problem)
@@ -193,7 +214,7 @@ def _register(
     why = "; ".join(result.reasons)
     info = registry.register(
         session.config,
-        result.run_id,
+        run_id,
         config.model_name,
         alias=alias,
         reason=why,

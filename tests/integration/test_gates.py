@@ -18,11 +18,14 @@ import yaml
 
 from nbops import registry
 from nbops.cli import main
-from nbops.config import load_config
+from nbops.config import Config, load_config
+from nbops.errors import StoreError
 from nbops.examples import write_wine_project
 from nbops.pipeline.retrain import retrain
 from nbops.pipeline.run import PipelineResult, run_pipeline
 from nbops.promote import promote
+from nbops.session import Session
+from nbops.validate.model import validate_model
 
 pytestmark = pytest.mark.kernel
 MODEL = "wine_pipeline"
@@ -93,7 +96,32 @@ def train_step(folder: Path) -> str:
     return str(params["gate"]["evaluate"]["X"]).rpartition("/")[0]
 
 
-def test_gates_through_the_life_of_a_pipeline(project: Path) -> None:
+class StoreDown:
+    def write(self, entry: object) -> str:
+        raise StoreError("could not write run validate_model: database is locked", fix="wait")
+
+
+def the_store_fails_as_the_gate_writes(
+    folder: Path, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The candidate equals the champion (a pass); the store fails only for the gate's own
+    write: the pass turns into a fail that says why, nothing is registered, and the run kept
+    in the spool for `nbops sync` says failed too (it said passed)."""
+    session = Session(config)
+    monkeypatch.setattr(session, "tracker", StoreDown)
+    gate = validate_model(folder, session)
+    assert not gate.passed and gate.registered_version is None
+    assert "could not be written to MLflow" in gate.reasons[-1]
+    assert "database is locked" in gate.reasons[-1] and "nbops sync" in gate.reasons[-1]
+    assert len(registry.list_versions(config, MODEL)) == 2
+    [kept] = [e for e in session.spool.pending() if e.record.name == "validate_model"]
+    assert kept.record.tags["nbops.gate.decision"] == "failed"
+    assert not json.loads((folder / "reports/validate_model.json").read_text())["passed"]
+
+
+def test_gates_through_the_life_of_a_pipeline(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     notebook = write_wine_project(project)
     folder = promote(notebook).out_dir
     config = load_config(project)
@@ -125,6 +153,7 @@ def test_gates_through_the_life_of_a_pipeline(project: Path) -> None:
     assert aliases(config) == {"champion": 2, "previous": 1}
     assert "model gate: passed" in out
     assert parent_tags(config, second)["nbops.champion.before"] == "1"
+    the_store_fails_as_the_gate_writes(folder, config, monkeypatch)
 
     # 3. a deliberately worse model: refused, champion unchanged, reason printed and recorded
     set_params(folder, n_estimators=1, max_depth=1)

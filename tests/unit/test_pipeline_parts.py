@@ -58,6 +58,27 @@ def test_follow_times_steps_and_keeps_their_output() -> None:
     assert echoed == ["  unchanged  load", "  running    train", "  FAILED     train"]
 
 
+def test_a_stage_that_succeeds_still_shows_its_warnings() -> None:
+    """A gate that could not write its run says why on stderr and succeeds (its decision is an
+    outcome): `nbops run` used to keep that line to itself."""
+    steps = [StepStatus("validate_model")]
+    warning = "nbops: the run 'validate_model' was not written to MLflow (database is locked)"
+    lines = [
+        "Running stage 'validate_model':\n",
+        "> nbops validate model\n",
+        "nbops: step 'validate_model' took 1.20 s, its cells 0.00 s\n",  # into the progress line
+        f"{warning}\n",
+        "some library's chatter\n",
+    ]
+    echoed: list[str] = []
+    follow(lines, steps, [], echoed.append)
+    assert echoed == [
+        "  running    validate_model",
+        f"  {warning}",
+        "  done       validate_model (" + f"{steps[0].duration:.2f} s, its cells 0.00 s)",
+    ]
+
+
 def test_stale_rwlock_is_removed(tmp_path: Path) -> None:
     tmp = tmp_path / ".dvc" / "tmp"
     tmp.mkdir(parents=True)

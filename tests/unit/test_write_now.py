@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from nbops.config import Config, default_tracking_uri
+from nbops.errors import StoreError
 from nbops.pipeline.stage_run import write_now
 from nbops.record import RunRecord
 from nbops.session import Session
@@ -54,3 +55,23 @@ def test_a_sweep_as_the_entry_appears_does_not_take_it(
     assert run_id == f"gate-{record.record_id[:6]}"
     assert sweeper.written == [] and gate.written == [record.record_id]
     assert session.spool.pending() == []  # delivered once, and gone from the spool
+
+
+class Down(Tracker):
+    def write(self, entry: SpoolEntry) -> str:
+        raise StoreError("could not write run validate_model: database is locked", fix="wait")
+
+
+def test_a_failed_write_says_why_and_keeps_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gate puts the cause in its reasons ("nothing registered" alone named none)."""
+    config = Config(project_root=tmp_path, tracking_uri=default_tracking_uri(tmp_path))
+    session, why = Session(config), []  # type: tuple[Session, list[str]]
+    record = RunRecord(name="validate_model", experiment="p", status="FINISHED", start=time.time())
+
+    assert write_now(session, record, tracker=Down("down"), why=why) is None
+    assert len(why) == 1 and why[0].startswith("StoreError: could not write run validate_model")
+    assert "database is locked" in why[0] and "fix: wait" in why[0]
+    assert "`nbops sync` delivers it" in capsys.readouterr().err
+    assert [e.record_id for e in session.spool.pending()] == [record.record_id]
