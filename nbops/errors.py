@@ -8,6 +8,7 @@ pipeline steps (``BaseException.__reduce__`` only replays positional ``args``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 
@@ -143,3 +144,12 @@ class ServingError(NbopsError):
     exit_code = 10
     model: str
     version: str | int | None
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what caused it, and so on: MLflow wraps the driver's error, and nbops
+    may wrap MLflow's, so a check for a kind of failure looks at every link."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__

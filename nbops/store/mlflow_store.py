@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from nbops._pids import alive
-from nbops.errors import NbopsError, StoreError
+from nbops.errors import NbopsError, StoreError, causes
 from nbops.record import RunRecord
 from nbops.store import datasets, mapping, sqlite
 from nbops.store.logged_model import ModelLogger
@@ -40,7 +40,6 @@ T = TypeVar("T")
 CODE_ARTIFACT = "nbops/cell.py"
 LOCK_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)  # "database is locked": < 8 s in all
 LOCK_RETRY_BUDGET = 8.0  # seconds of retrying, waits included
-DATASET_RACE_WAITS = (0.05, 0.2)  # another writer logged the same dataset at the same moment
 _DB_LOGGER = "mlflow.store.db.utils"  # logs every SQLite error with a full traceback
 _DB_ERROR = "SQLAlchemy database error"
 PARENT_WAIT = 60.0  # seconds a stage's run waits for its parent run being delivered elsewhere
@@ -175,14 +174,7 @@ class MlflowTracker:
             )
             for s in specs
         ]
-        for wait in (*DATASET_RACE_WAITS, None):
-            try:
-                self._client.log_inputs(run_id, datasets=inputs)
-                return
-            except Exception as exc:
-                if wait is None or not _lost_dataset_race(exc):
-                    raise
-                time.sleep(wait)  # the other writer's row is in: MLflow finds it this time
+        self._client.log_inputs(run_id, datasets=inputs)  # a lost race: see _retrying
 
     def _log_data(self, run: Run, record: RunRecord, model_id: str | None = None) -> None:
         """One ``log_batch`` (more only past MLflow's per-batch limits); on a reused run only
@@ -313,7 +305,9 @@ class MlflowTracker:
             raise self._error(action, exc, reading=True) from exc
 
     def _retrying(self, call: Callable[[], T]) -> T:
-        """Retry while SQLite says "database is locked" (one writer at a time), < 8 s total.
+        """Retry while another writer is in the way, < 8 s total: SQLite says "database is
+        locked" (one writer at a time), or a dataset insert lost a race (``_lost_dataset_race``;
+        the retry finds the other writer's row, and a record's write is idempotent).
 
         MLflow already waits up to 20 s (its ``busy_timeout``) before it reports a lock, so
         only locks reported sooner are retried: one that outlasted that wait is an outage, and
@@ -330,9 +324,9 @@ class MlflowTracker:
                     raise
                 except Exception as exc:
                     late = delay is None or time.monotonic() - started + delay > LOCK_RETRY_BUDGET
-                    if late or delay is None or not sqlite.is_locked(exc):
+                    if late or delay is None or not _in_the_way(exc):
                         raise
-                    log.info("nbops: %s is locked; retrying in %.1f s", self.uri, delay)
+                    log.info("nbops: %s: %s; retrying in %.1f s", self.uri, _in_the_way(exc), delay)
                     time.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -357,31 +351,34 @@ def _clean_scratch(folder: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
+def _in_the_way(exc: BaseException) -> str:
+    """What another writer did that a retry gets past ("" when nothing: raise)."""
+    if sqlite.is_locked(exc):
+        return "locked by another writer"
+    return "the same dataset inserted by another writer" if _lost_dataset_race(exc) else ""
+
+
 def _lost_dataset_race(exc: BaseException) -> bool:
     """Whether another writer inserted the same dataset between MLflow's lookup and its
     insert: MLflow checks, then inserts, and on SQLite the two are not one transaction. Two
     runs of one pipeline log the same holdout (the train step, and the model gate while the
     train step's run is delivered); 6 of 120 such writes failed when timed to coincide."""
-    seen: BaseException | None = exc
-    while seen is not None:
+    for seen in causes(exc):
         text = str(seen)
         duplicate = "UNIQUE constraint failed" in text or "duplicate key" in text.lower()
         if duplicate and "dataset" in text:
             return True
-        seen = seen.__cause__ or seen.__context__
     return False
 
 
 def _failure_kind(exc: BaseException) -> str:
     """``"refused"`` when MLflow rejects the record's content (it would on every attempt),
     else ``"store"`` (see :class:`~nbops.errors.StoreError`)."""
-    seen: BaseException | None = exc
-    while seen is not None:
+    for seen in causes(exc):
         if isinstance(seen, UnicodeError):
             return "refused"
         if getattr(seen, "error_code", None) == "INVALID_PARAMETER_VALUE":
             return "refused"
-        seen = seen.__cause__ or seen.__context__
     return "store"
 
 

@@ -113,7 +113,7 @@ class Spool:
         was recorded. A payload that cannot be pickled does not lose the record: the record is
         kept without it and says why in ``record.warnings``.
         """
-        return self._put(record, payload, None)
+        return self._put(record, payload)[0]
 
     @contextlib.contextmanager
     def put_claimed(
@@ -123,16 +123,18 @@ class Spool:
         ends: a writer that needs the run id (the model gate registers that run) delivers
         its entry itself, and a sweep of the spool in between (``nbops run``'s deliverer,
         ``nbops sync``) passes it by instead of taking it."""
-        held: list[int] = []
+        entry, fd = self._put(record, payload, claim=True)
         try:
-            yield self._put(record, payload, held)
+            yield entry
         finally:
-            for fd in held:
+            if fd is not None:
                 os.close(fd)  # closing releases the flock
 
     def _put(
-        self, record: RunRecord, payload: dict[str, Any] | None, held: list[int] | None
-    ) -> SpoolEntry:
+        self, record: RunRecord, payload: dict[str, Any] | None, claim: bool = False
+    ) -> tuple[SpoolEntry, int | None]:
+        """The entry, and with ``claim`` the open lock that holds it (taken before the
+        rename, on the file that is the entry's lock once it is in place)."""
         redact_record(record)
         final = self.root / record.record_id
         tmp = self.root / f"{_TMP_PREFIX}{record.record_id}-{os.getpid()}"
@@ -141,21 +143,22 @@ class Spool:
         except FileNotFoundError:
             self.root.mkdir(parents=True, exist_ok=True)
             tmp.mkdir()
+        fd = None
         try:
-            if held is not None:  # locked before the rename: the same file once it is in place
-                held.append(os.open(tmp / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644))
-                fcntl.flock(held[-1], fcntl.LOCK_EX)
+            if claim:
+                fd = _open_lock(tmp)
+                fcntl.flock(fd, fcntl.LOCK_EX)
             has_payload = payload is not None and _dump_payload(payload, tmp / PAYLOAD_FILE, record)
             _write_text(tmp / RECORD_FILE, record.to_json())
             if final.exists():  # the same record spooled again (a retry): replace it
                 self._discard(final)
             os.rename(tmp, final)
         except BaseException:
-            while held:
-                os.close(held.pop())
+            if fd is not None:
+                os.close(fd)
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return SpoolEntry(final, record, has_payload)
+        return SpoolEntry(final, record, has_payload), fd
 
     def pending(self) -> list[SpoolEntry]:
         """Entries waiting for delivery, oldest first; unreadable ones are quarantined."""
@@ -195,7 +198,7 @@ class Spool:
         """Hold the entry's lock; yield False if another process (or thread) holds it or the
         entry is already gone, so each entry is delivered once."""
         try:
-            fd = os.open(entry.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = _open_lock(entry.path)
         except (FileNotFoundError, NotADirectoryError):
             yield False  # delivered and removed meanwhile
             return
@@ -345,6 +348,11 @@ def _dump_payload(payload: dict[str, Any], target: Path, record: RunRecord) -> b
         return False
     target.write_bytes(data)
     return True
+
+
+def _open_lock(folder: Path) -> int:
+    """The entry's lock file, opened (created if missing) for ``flock``."""
+    return os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
 
 
 def _write_text(target: Path, text: str) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from nbops._pids import alive
 from nbops.config import user_cache_dir
-from nbops.errors import StoreError
+from nbops.errors import StoreError, causes
 
 SETUP_LOCK_TIMEOUT = 120.0  # seconds to wait for another process building the template
 _TMP_PREFIX = ".nbops-new-"  # a store being copied into place (lives for milliseconds)
@@ -197,9 +197,5 @@ def db_path(uri: str) -> Path | None:
 
 
 def is_locked(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if "database is locked" in str(seen) or "database table is locked" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    locked = ("database is locked", "database table is locked")
+    return any(text in str(seen) for seen in causes(exc) for text in locked)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # this many failures in a row the store is down, not the records.
 MAX_FAILURES_IN_A_ROW = 3
 Complete = Callable[["RunRecord", "Config"], bool]
+Finish = Callable[["RunRecord"], bool]  # Complete with the config given: one record's context
 TrackerFactory = Callable[["Config"], "Tracker"]
 
 
@@ -89,7 +90,7 @@ def deliver(
     spool: Spool,
     entry: SpoolEntry | MemoryEntry,
     tracker: Tracker,
-    complete: Callable[[RunRecord], bool] | None = None,
+    complete: Finish | None = None,
     claimed: bool = False,
 ) -> str | None:
     """Write one entry and drop it from the spool; None if another process has it (or had it).
@@ -113,7 +114,7 @@ def _write(
     spool: Spool,
     entry: SpoolEntry,
     tracker: Tracker,
-    complete: Callable[[RunRecord], bool] | None,
+    complete: Finish | None,
 ) -> str | None:
     changed = complete(entry.record) if complete is not None else False
     try:

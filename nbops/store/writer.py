@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from nbops.store.spool import RECORD_FILE, MemoryEntry, Spool, SpoolEntry
-from nbops.store.sync import Complete, TrackerFactory, Trackers, deliver
+from nbops.store.sync import Complete, Finish, TrackerFactory, Trackers, deliver
 
 if TYPE_CHECKING:
     from nbops.config import Config
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OnDone = Callable[["RunRecord", BaseException | None], None]
-Finish = Callable[["RunRecord"], bool]  # a record's context completed before delivery
 # (entry, on_done, not before this time.monotonic()); (None, None, 0): warm the store
 _Job = tuple[SpoolEntry | None, OnDone | None, float]
 

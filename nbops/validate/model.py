@@ -86,7 +86,6 @@ def validate_model(folder: Path, session: Session | None = None) -> GateResult:
         from nbops.serve.reference import log_reference
 
         log_reference(session.config, cast(str, result.run_id), model, X, y, config, candidate)
-    if decision.passed:
         _register(session, folder, config, result, X, decision)
     _write_reports(folder, result)
     return result
